@@ -1,0 +1,1 @@
+"""Benchmark servers and the driver behind `scripts/bench` (see docs/benchmarks.md)."""

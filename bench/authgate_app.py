@@ -1,0 +1,43 @@
+"""(b) authgate on Postgres and (e) authgate on SQLite: the auth routes plus a RequireAuth route.
+
+BENCH_STORE=postgres (default) or sqlite picks the store. Everything else is authgate's defaults
+(argon2id t=2 m=19 MiB p=1, hash pool = one thread per core, Postgres pool 2..10 connections).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from authgate import Auth, CookieOptions, RequireAuth, SessionOptions
+from authgate.stores import PostgresStore, SQLiteStore
+from bench.common import ACCESS_LIFETIME_SECONDS, AUTHGATE_SCHEMA, DATABASE_URL, SECRET, SQLITE_PATH
+
+
+def make_store() -> PostgresStore | SQLiteStore:
+    if os.environ.get("BENCH_STORE", "postgres") == "sqlite":
+        return SQLiteStore(f"sqlite:///{SQLITE_PATH}")
+    return PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA)
+
+
+auth = Auth(
+    store=make_store(),
+    secret=SECRET,
+    cookies=CookieOptions(secure=False),
+    sessions=SessionOptions(access_lifetime=timedelta(seconds=ACCESS_LIFETIME_SECONDS)),
+)
+
+
+async def private(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"hello {request.state.user.email}")
+
+
+app = Starlette(
+    routes=[Mount("/api/auth", app=auth.asgi_app), Route("/api/private", RequireAuth(private, auth))],
+    lifespan=auth.lifespan,
+)

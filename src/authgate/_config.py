@@ -1,0 +1,128 @@
+"""Configuration: plain frozen dataclasses with the seed's defaults, checked once at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ._errors import Configuration
+from ._passwords import HashAlgorithm
+
+__all__ = ["AuthConfig", "Clock", "CookieOptions", "PasswordOptions", "SessionOptions", "utc_now"]
+
+SameSite = Literal["lax", "strict", "none"]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock. Tests inject their own through `Auth(clock=...)`."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CookieOptions:
+    """Names and attributes of the two cookies (DESIGN section 3).
+
+    `host_prefix=True` names the session cookie `__Host-<name>` (Secure, Path=/, no Domain: the
+    browser then refuses it from subdomains and plain HTTP) and the refresh cookie
+    `__Secure-<name>` (its path is not `/`, which `__Host-` forbids).
+    """
+
+    session_name: str = "authgate_session"
+    refresh_name: str = "authgate_refresh"
+    domain: str | None = None
+    secure: bool = True
+    session_same_site: SameSite = "lax"
+    refresh_same_site: SameSite = "strict"
+    host_prefix: bool = False
+
+    @property
+    def session_cookie(self) -> str:
+        return f"__Host-{self.session_name}" if self.host_prefix else self.session_name
+
+    @property
+    def refresh_cookie(self) -> str:
+        return f"__Secure-{self.refresh_name}" if self.host_prefix else self.refresh_name
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Lifetimes. The refresh lifetime slides on each refresh (it is the idle timeout); the absolute
+    lifetime caps it, counted from sign-in."""
+
+    access_lifetime: timedelta = timedelta(minutes=15)
+    refresh_lifetime: timedelta = timedelta(days=30)
+    absolute_lifetime: timedelta = timedelta(days=90)
+    # Two tabs refreshing at once both present the same token; the loser gets 200 inside this window.
+    refresh_grace: timedelta = timedelta(seconds=10)
+    cleanup_interval: timedelta = timedelta(hours=1)
+    cleanup_batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class PasswordOptions:
+    """Password policy (NIST 800-63B: length, no composition rules) and hashing."""
+
+    min_length: int = 8
+    max_length: int = 256
+    algorithm: HashAlgorithm = "argon2id"
+    hash_workers: int | None = None
+    # Return True to refuse a password (e.g. found in a breach corpus).
+    is_breached: Callable[[str], Awaitable[bool]] | None = None
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Everything `Auth` needs besides its store. Built by `Auth(...)`; validated on construction."""
+
+    secret: str
+    base_path: str = "/api/auth"
+    base_url: str | None = None
+    trusted_origins: tuple[str, ...] = ()
+    cookies: CookieOptions = field(default_factory=CookieOptions)
+    sessions: SessionOptions = field(default_factory=SessionOptions)
+    passwords: PasswordOptions = field(default_factory=PasswordOptions)
+    clock: Clock = utc_now
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < 32:
+            raise Configuration("secret must be at least 32 characters; generate one with `authgate secret`")
+        if not self.base_path.startswith("/") or self.base_path.endswith("/"):
+            raise Configuration("base_path must start with '/' and not end with one, e.g. '/api/auth'")
+        cookies = self.cookies
+        same_sites = {cookies.session_same_site, cookies.refresh_same_site}
+        if "none" in same_sites and not cookies.secure:
+            raise Configuration("SameSite=None cookies need Secure=True; browsers drop them otherwise")
+        if cookies.host_prefix and (not cookies.secure or cookies.domain):
+            raise Configuration("host_prefix needs secure=True and no domain")
+        for origin in self.trusted_origins:
+            if normalize_origin(origin) != origin:
+                raise Configuration(f"trusted origin {origin!r} must be scheme://host[:port] exactly")
+        sessions = self.sessions
+        if not timedelta(0) < sessions.access_lifetime <= sessions.refresh_lifetime <= sessions.absolute_lifetime:
+            raise Configuration("lifetimes must satisfy 0 < access <= refresh <= absolute")
+        if not 0 < self.passwords.min_length <= self.passwords.max_length:
+            raise Configuration("password lengths must satisfy 0 < min_length <= max_length")
+
+    @property
+    def own_origin(self) -> str | None:
+        return normalize_origin(self.base_url) if self.base_url else None
+
+
+def normalize_origin(url: str) -> str | None:
+    """`scheme://host[:port]` in lower case with default ports dropped, or None when not an origin."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")

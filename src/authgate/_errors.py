@@ -1,0 +1,142 @@
+"""Every failure a caller can see is an `AuthError` with a stable `kind` and HTTP status.
+
+The HTTP layer turns any AuthError into `{"error": message, "kind": kind}`; nothing else in
+authgate catches broadly, so an unexpected exception is a bug that shows up, not a silent 500.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "Configuration",
+    "CredentialsSignin",
+    "EmailInUse",
+    "ForbiddenOrigin",
+    "InvalidRefreshToken",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "MissingCSRF",
+    "NotFound",
+    "PayloadTooLarge",
+    "RefreshInProgress",
+    "RefreshTokenReuse",
+    "ServiceUnavailable",
+    "SessionExpired",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+]
+
+
+class AuthError(Exception):
+    """Base of every authgate error. `kind` is stable API; `message` is for humans."""
+
+    kind: str = "AuthError"
+    status_code: int = 400
+    message: str = "Authentication error"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or type(self).message
+        self.field = field
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, str]:
+        body = {"error": self.message, "kind": self.kind}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidRequest(AuthError):
+    kind = "InvalidRequest"
+    status_code = 400
+    message = "Invalid request"
+
+
+class CredentialsSignin(AuthError):
+    kind = "CredentialsSignin"
+    status_code = 401
+    message = "Invalid email or password"
+
+
+class EmailInUse(AuthError):
+    kind = "EmailInUse"
+    status_code = 409
+    message = "An account with this email already exists"
+
+
+class MissingCSRF(AuthError):
+    kind = "MissingCSRF"
+    status_code = 403
+    message = "Missing X-Authgate-Client header or CSRF token"
+
+
+class ForbiddenOrigin(AuthError):
+    kind = "ForbiddenOrigin"
+    status_code = 403
+    message = "Cross-site request refused"
+
+
+class PayloadTooLarge(AuthError):
+    kind = "PayloadTooLarge"
+    status_code = 413
+    message = "Request body is larger than 64 KiB"
+
+
+class UnsupportedMediaType(AuthError):
+    kind = "UnsupportedMediaType"
+    status_code = 415
+    message = "Content-Type must be application/json"
+
+
+class Unauthenticated(AuthError):
+    kind = "Unauthenticated"
+    status_code = 401
+    message = "Not signed in"
+
+
+class SessionExpired(AuthError):
+    kind = "SessionExpired"
+    status_code = 401
+    message = "Session expired; refresh it"
+
+
+class InvalidRefreshToken(AuthError):
+    kind = "InvalidRefreshToken"
+    status_code = 401
+    message = "Refresh token is missing, expired or revoked"
+
+
+class RefreshTokenReuse(AuthError):
+    kind = "RefreshTokenReuse"
+    status_code = 401
+    message = "Refresh token was already used; the session has been revoked"
+
+
+class RefreshInProgress(AuthError):
+    kind = "RefreshInProgress"
+    status_code = 409
+    message = "This refresh token was rotated a moment ago by a parallel request; use the new tokens"
+
+
+class ServiceUnavailable(AuthError):
+    kind = "ServiceUnavailable"
+    status_code = 503
+    message = "Authentication storage is unavailable; try again"
+
+
+class Configuration(AuthError):
+    kind = "Configuration"
+    status_code = 500
+    message = "authgate is misconfigured"
+
+
+class NotFound(AuthError):
+    kind = "NotFound"
+    status_code = 404
+    message = "Not found"
+
+
+class MethodNotAllowed(AuthError):
+    kind = "MethodNotAllowed"
+    status_code = 405
+    message = "Method not allowed"

@@ -1,0 +1,1 @@
+"""The ASGI side: request parsing and checks, cookies, the auth routes. Never talks SQL."""

@@ -1,0 +1,105 @@
+"""Reading what a request carries (bearer header, cookies) and the cross-site checks, straight
+from the ASGI scope: this runs on every protected request, so it avoids building a Request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._config import AuthConfig, normalize_origin
+from .._errors import ForbiddenOrigin, MissingCSRF
+
+__all__ = ["Credentials", "check_cross_site", "client_meta", "read_credentials"]
+
+_CLIENT_HEADER = b"x-authgate-client"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The token a request presents and the headers the cross-site checks need."""
+
+    token: str | None
+    from_bearer: bool
+    refresh_token: str | None
+    client_header: bool
+    origin: str | None
+    sec_fetch_site: str | None
+    host: str | None
+
+
+def _cookie_value(cookie_header: str, name: str) -> str | None:
+    # The last matching cookie wins nowhere in the spec; browsers send the most specific path
+    # first, so the first match is the one meant for this path.
+    for part in cookie_header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"')
+    return None
+
+
+def read_credentials(scope: Any, config: AuthConfig) -> Credentials:
+    """Bearer header first, then the session cookie (goauth's order)."""
+    cookie = authorization = origin = fetch_site = host = None
+    client_header = False
+    for raw_name, raw_value in scope["headers"]:
+        if raw_name == b"cookie":
+            value = raw_value.decode("latin-1")
+            cookie = value if cookie is None else f"{cookie}; {value}"
+        elif raw_name == b"authorization":
+            authorization = raw_value.decode("latin-1")
+        elif raw_name == _CLIENT_HEADER:
+            client_header = raw_value.strip().lower() == b"true"
+        elif raw_name == b"origin":
+            origin = raw_value.decode("latin-1")
+        elif raw_name == b"sec-fetch-site":
+            fetch_site = raw_value.decode("latin-1").lower()
+        elif raw_name == b"host":
+            host = raw_value.decode("latin-1")
+    token: str | None = None
+    from_bearer = False
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            token, from_bearer = value.strip(), True
+    cookies = config.cookies
+    if token is None and cookie is not None:
+        token = _cookie_value(cookie, cookies.session_cookie)
+    refresh = _cookie_value(cookie, cookies.refresh_cookie) if cookie is not None else None
+    return Credentials(token, from_bearer, refresh, client_header, origin, fetch_site, host)
+
+
+def own_origin(scope: Any, config: AuthConfig, host: str | None) -> str | None:
+    """The app's origin: `base_url` when configured, else what the request was addressed to."""
+    if config.own_origin is not None:
+        return config.own_origin
+    if host is None:
+        return None
+    return normalize_origin(f"{scope.get('scheme', 'http')}://{host}")
+
+
+def check_cross_site(scope: Any, credentials: Credentials, config: AuthConfig, *, csrf_token_ok: bool = False) -> None:
+    """Refuse a request a browser could have sent on another site's behalf.
+
+    Needs the client header (which a cross-site form cannot set without a CORS preflight) or a
+    valid CSRF token, and an Origin that is ours or trusted (exact scheme, host and port).
+    Bearer-authenticated requests are exempt: browsers never attach Authorization on their own.
+    """
+    if credentials.from_bearer:
+        return
+    if not (credentials.client_header or csrf_token_ok):
+        raise MissingCSRF()
+    if credentials.origin is not None:
+        origin = normalize_origin(credentials.origin)
+        trusted = origin is not None and (
+            origin == own_origin(scope, config, credentials.host) or origin in config.trusted_origins
+        )
+        if not trusted:
+            raise ForbiddenOrigin()
+    elif credentials.sec_fetch_site == "cross-site":
+        raise ForbiddenOrigin()
+
+
+def client_meta(scope: Any, user_agent: str | None) -> tuple[str | None, str | None]:
+    """Client IP from the socket (trusted proxies are a later option) and the user agent."""
+    client = scope.get("client")
+    return (client[0] if client else None), user_agent

@@ -1,0 +1,132 @@
+"""Strict JSON request bodies: size first, then media type, then a parser that refuses what
+Python's json module would quietly accept (duplicate keys, NaN, deep nesting), then field types.
+
+Hand-written because no library combines a streaming size cap with these refusals; pydantic
+would accept duplicate keys (last wins) and needs the whole body first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .._errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+__all__ = ["MAX_BODY", "optional_string_field", "read_json_body", "string_field"]
+
+MAX_BODY = 64 * 1024
+_MAX_DEPTH = 16
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+def _media_type(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
+    content_type: str | None = None
+    length: int | None = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1").split(";", 1)[0].strip().lower()
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise InvalidRequest("Content-Length is not a number") from None
+    return content_type, length
+
+
+async def read_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
+    """The request body as a JSON object, or an AuthError (413, 415, 400) before anything is written."""
+    content_type, length = _media_type(scope["headers"])
+    if length is not None and length > MAX_BODY:
+        raise PayloadTooLarge()
+    # JSON only: text/plain and form encodings are what a cross-site form can send without preflight.
+    if content_type != "application/json":
+        raise UnsupportedMediaType()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidRequest("client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:  # a lying or absent Content-Length: stop reading here
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return parse_json_object(b"".join(chunks))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidRequest(f"{key}: duplicate key", field=key)
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise InvalidRequest(f"JSON constant {name} is not allowed")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a JSON object; refuse everything ambiguous with InvalidRequest."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("body is not valid UTF-8") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except RecursionError:
+        raise InvalidRequest("body is nested too deeply") from None
+    except ValueError:  # JSONDecodeError and friends
+        raise InvalidRequest("body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("body must be a JSON object")
+    if _depth(value) > _MAX_DEPTH:
+        raise InvalidRequest("body is nested too deeply")
+    return value
+
+
+def _check_text(value: str, field: str) -> str:
+    if "\x00" in value:
+        raise InvalidRequest(f"{field}: must not contain NUL characters", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        raise InvalidRequest(f"{field}: must be valid Unicode text", field=field) from None
+    return value
+
+
+def string_field(body: dict[str, Any], field: str, *, max_length: int = 4096) -> str:
+    """A required string field, free of NUL and lone surrogates."""
+    value = body.get(field)
+    if value is None:
+        raise InvalidRequest(f"{field}: is required", field=field)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field}: must be a string", field=field)
+    if len(value) > max_length:
+        raise InvalidRequest(f"{field}: at most {max_length} characters", field=field)
+    return _check_text(value, field)
+
+
+def optional_string_field(body: dict[str, Any], field: str, *, max_length: int = 4096) -> str | None:
+    """An optional string field (absent or null means None)."""
+    if body.get(field) is None:
+        return None
+    return string_field(body, field, max_length=max_length)

@@ -1,0 +1,92 @@
+"""JSON answers and Set-Cookie headers, sent straight over ASGI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
+from typing import Any
+
+from .._config import AuthConfig
+from .._errors import AuthError
+from .._models import Tokens
+
+__all__ = ["clearing_cookies", "send_error", "send_json", "session_cookies"]
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_BASE_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+async def send_json(
+    send: Send, status: int, body: object, *, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    headers = [*_BASE_HEADERS, (b"content-length", str(len(payload)).encode())]
+    if extra_headers:
+        headers.extend(extra_headers)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def send_error(send: Send, error: AuthError, *, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send_json(send, error.status_code, error.to_json(), extra_headers=extra_headers)
+
+
+def _cookie(
+    name: str, value: str, *, path: str, max_age: int, same_site: str, config: AuthConfig
+) -> tuple[bytes, bytes]:
+    parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max_age}", "HttpOnly", f"SameSite={same_site.title()}"]
+    if config.cookies.secure:
+        parts.append("Secure")
+    if config.cookies.domain and not config.cookies.host_prefix:
+        parts.append(f"Domain={config.cookies.domain}")
+    return b"set-cookie", "; ".join(parts).encode("latin-1")
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(0, int((moment - now).total_seconds()))
+
+
+def session_cookies(tokens: Tokens, config: AuthConfig) -> list[tuple[bytes, bytes]]:
+    """Both cookies for a new or rotated session."""
+    now = config.clock()
+    cookies = config.cookies
+    return [
+        _cookie(
+            cookies.session_cookie,
+            tokens.access_token,
+            path="/",
+            max_age=_seconds_until(tokens.access_expires_at, now),
+            same_site=cookies.session_same_site,
+            config=config,
+        ),
+        _cookie(
+            cookies.refresh_cookie,
+            tokens.refresh_token,
+            path=f"{config.base_path}/refresh",
+            max_age=_seconds_until(tokens.refresh_expires_at, now),
+            same_site=cookies.refresh_same_site,
+            config=config,
+        ),
+    ]
+
+
+def clearing_cookies(config: AuthConfig) -> list[tuple[bytes, bytes]]:
+    """Both cookies with Max-Age=0, so the browser drops them."""
+    cookies = config.cookies
+    return [
+        _cookie(cookies.session_cookie, "", path="/", max_age=0, same_site=cookies.session_same_site, config=config),
+        _cookie(
+            cookies.refresh_cookie,
+            "",
+            path=f"{config.base_path}/refresh",
+            max_age=0,
+            same_site=cookies.refresh_same_site,
+            config=config,
+        ),
+    ]

@@ -1,0 +1,113 @@
+"""The records authgate hands to applications. Frozen, so a route cannot change them by accident."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["AuthSession", "RequestMeta", "RetiredRefresh", "Session", "SignInResult", "Tokens", "User"]
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """An account. Never carries a password hash, so it is always safe to serialise."""
+
+    id: str
+    email: str
+    name: str
+    email_verified: bool
+    image: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "email_verified": self.email_verified,
+            "image": self.image,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A server-side sign-in. The tokens themselves are never part of it, only their hashes in the store."""
+
+    id: str
+    user_id: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    created_at: datetime
+    last_used_at: datetime | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "expires_at": _iso(self.expires_at),
+            "refresh_expires_at": _iso(self.refresh_expires_at),
+            "created_at": _iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSession:
+    """What a protected route gets: the user and the session that authenticated the request."""
+
+    user: User
+    session: Session
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user.to_json(), "session": self.session.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Raw tokens, handed out exactly once (cookies or a bearer response); only hashes are stored."""
+
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    """A new or rotated session with the raw tokens to hand to the client.
+
+    `tokens` is None for a refresh answered inside the grace window: the racing request that
+    rotated first already delivered the new tokens, so this answer must not overwrite them.
+    """
+
+    user: User
+    session: Session
+    tokens: Tokens | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user.to_json(), "session": self.session.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMeta:
+    """Where a request came from, recorded on the session for the session list."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredRefresh:
+    """A refresh token that was rotated away; presenting it again is a grace-window race or theft."""
+
+    session_id: str
+    retired_at: datetime

@@ -1,0 +1,1 @@
+"""Framework integrations: Starlette (RequireAuth) and FastAPI (dependencies)."""

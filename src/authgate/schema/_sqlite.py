@@ -1,0 +1,75 @@
+"""SQLite schema: numbered migrations and the full current schema as one text.
+
+Timestamps are TEXT in one fixed-width ISO-8601 UTC form (`2030-01-02T03:04:05.000006+00:00`),
+so SQL comparisons and ORDER BY on them are chronological. Booleans are 0/1.
+"""
+
+from __future__ import annotations
+
+from ._migration import VERSION_TABLE, Migration
+
+__all__ = ["MIGRATIONS", "SCHEMA_SQL", "VERSION_TABLE_SQL"]
+
+VERSION_TABLE_SQL = f"""\
+CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS users (
+    id VARCHAR(255) PRIMARY KEY,
+    email VARCHAR(255) UNIQUE NOT NULL,
+    email_key VARCHAR(255) UNIQUE NOT NULL,
+    name VARCHAR(255) NOT NULL DEFAULT '',
+    password_hash VARCHAR(255),
+    email_verified BOOLEAN NOT NULL DEFAULT 0,
+    image TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+    id VARCHAR(255) PRIMARY KEY,
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token VARCHAR(255) UNIQUE NOT NULL,
+    refresh_token VARCHAR(255) UNIQUE NOT NULL,
+    expires_at TEXT NOT NULL,
+    refresh_expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    ip TEXT,
+    user_agent TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_token ON sessions(token)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_refresh_token ON sessions(refresh_token)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_refresh_expires_at ON sessions(refresh_expires_at)",
+    "CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id)",
+    """CREATE TABLE IF NOT EXISTS retired_refresh_tokens (
+    token_hash VARCHAR(255) PRIMARY KEY,
+    session_id VARCHAR(255) NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    retired_at TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_retired_refresh_tokens_session_id ON retired_refresh_tokens(session_id)",
+)
+
+# Later steps (accounts, verification tokens, authenticators, MFA factors) append here as 2, 3, ...
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "users_sessions_retired_refresh", _TABLES),)
+
+_TABLES_SQL = ";\n\n".join(_TABLES)
+_VERSION_ROWS = ",\n".join(
+    f"    ({m.version}, '{m.name}', strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))" for m in MIGRATIONS
+)
+
+SCHEMA_SQL = f"""\
+-- authgate schema for SQLite (version {MIGRATIONS[-1].version}).
+-- Token columns hold SHA-256 hex digests, never raw tokens. Timestamps are ISO-8601 UTC text.
+{VERSION_TABLE_SQL};
+
+{_TABLES_SQL};
+
+-- Recording the version keeps `authgate migrate` from re-running these steps.
+INSERT OR IGNORE INTO {VERSION_TABLE} (version, name, applied_at) VALUES
+{_VERSION_ROWS};
+"""  # noqa: S608 - built from this module's constants, at import time

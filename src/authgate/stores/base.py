@@ -1,0 +1,86 @@
+"""The storage contract. Narrow on purpose: every adapter implements these methods and passes
+`authgate.testing.StoreContract`; the engine holds all the rules (expiry, rotation, reuse)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .._models import RetiredRefresh, Session, User
+
+__all__ = ["Store", "StoredCredentials"]
+
+StoredCredentials = tuple[User, str | None]
+"""A user with its password hash (None for accounts that never set a password)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Async persistence for users and sessions.
+
+    Token arguments are always SHA-256 hex digests, never raw tokens. `email_key` is the
+    normalised email (NFKC, trimmed, case-folded) that uniqueness and lookups use. Any failure to
+    reach the database raises `authgate.ServiceUnavailable`; nothing is half-written.
+    """
+
+    async def open(self) -> None:
+        """Connect (pools, files). Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
+        """Insert a user; raise `EmailInUse` when `email_key` already exists."""
+
+    async def get_credentials(self, email_key: str) -> StoredCredentials | None:
+        """The user and password hash for an email, by an indexed lookup."""
+
+    async def get_user(self, user_id: str) -> User | None:
+        """A user by id."""
+
+    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+        """Replace a password hash (rehash on sign-in, password change)."""
+
+    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+        """Insert a session with the hashes of its access and refresh tokens."""
+
+    async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
+        """The session and its user for an access-token hash, in one indexed query. Expired
+        sessions are returned too: the engine decides between SessionExpired and valid."""
+
+    async def get_session(self, session_id: str) -> tuple[Session, User] | None:
+        """A session and its user by session id."""
+
+    async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
+        """The session and its user for a current refresh-token hash."""
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        *,
+        old_refresh_hash: str,
+        token_hash: str,
+        refresh_hash: str,
+        expires_at: datetime,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> Session | None:
+        """Atomically swap both token hashes if the session's refresh hash is still
+        `old_refresh_hash`, and record the old one as retired at `now`. Returns the updated
+        session, or None when another request rotated first (compare-and-swap lost)."""
+
+    async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
+        """Where a rotated-away refresh token belonged, and when it was retired."""
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Revoke one session. True when it existed."""
+
+    async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        """Revoke every session of a user, optionally keeping one. Returns how many went."""
+
+    async def list_user_sessions(self, user_id: str) -> list[Session]:
+        """A user's sessions, newest first."""
+
+    async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
+        """Delete at most `limit` sessions whose refresh lifetime ended before `now`, without
+        blocking concurrent session reads. Returns how many were deleted."""

@@ -1,0 +1,141 @@
+"""The reference Store: plain dicts, readable in one sitting. Every method finishes without an
+`await` in the middle, so each is atomic on the event loop, just as the SQL adapters are atomic
+through transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .._errors import EmailInUse
+from .._models import RetiredRefresh, Session, User
+from .base import StoredCredentials
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(slots=True)
+class _SessionRow:
+    session: Session
+    token_hash: str
+    refresh_hash: str
+
+
+class MemoryStore:
+    """In-process storage for tests, demos and single-process prototypes. Data dies with the process."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._password_hashes: dict[str, str | None] = {}
+        self._user_id_by_email: dict[str, str] = {}
+        self._sessions: dict[str, _SessionRow] = {}
+        self._session_by_token: dict[str, str] = {}
+        self._session_by_refresh: dict[str, str] = {}
+        self._retired: dict[str, RetiredRefresh] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
+        if email_key in self._user_id_by_email:
+            raise EmailInUse()
+        self._users[user.id] = user
+        self._password_hashes[user.id] = password_hash
+        self._user_id_by_email[email_key] = user.id
+
+    async def get_credentials(self, email_key: str) -> StoredCredentials | None:
+        user_id = self._user_id_by_email.get(email_key)
+        if user_id is None:
+            return None
+        return self._users[user_id], self._password_hashes[user_id]
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+        if user_id in self._users:
+            self._password_hashes[user_id] = password_hash
+            self._users[user_id] = replace(self._users[user_id], updated_at=now)
+
+    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+        self._sessions[session.id] = _SessionRow(session, token_hash, refresh_hash)
+        self._session_by_token[token_hash] = session.id
+        self._session_by_refresh[refresh_hash] = session.id
+
+    def _joined(self, session_id: str | None) -> tuple[Session, User] | None:
+        row = self._sessions.get(session_id) if session_id else None
+        if row is None:
+            return None
+        return row.session, self._users[row.session.user_id]
+
+    async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
+        return self._joined(self._session_by_token.get(token_hash))
+
+    async def get_session(self, session_id: str) -> tuple[Session, User] | None:
+        return self._joined(session_id)
+
+    async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
+        return self._joined(self._session_by_refresh.get(refresh_hash))
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        *,
+        old_refresh_hash: str,
+        token_hash: str,
+        refresh_hash: str,
+        expires_at: datetime,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> Session | None:
+        row = self._sessions.get(session_id)
+        if row is None or row.refresh_hash != old_refresh_hash:
+            return None
+        del self._session_by_token[row.token_hash]
+        del self._session_by_refresh[row.refresh_hash]
+        self._retired[old_refresh_hash] = RetiredRefresh(session_id=session_id, retired_at=now)
+        row.session = replace(
+            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now
+        )
+        row.token_hash, row.refresh_hash = token_hash, refresh_hash
+        self._session_by_token[token_hash] = session_id
+        self._session_by_refresh[refresh_hash] = session_id
+        return row.session
+
+    async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
+        retired = self._retired.get(refresh_hash)
+        if retired is None or retired.session_id not in self._sessions:
+            return None
+        return retired
+
+    async def delete_session(self, session_id: str) -> bool:
+        row = self._sessions.pop(session_id, None)
+        if row is None:
+            return False
+        del self._session_by_token[row.token_hash]
+        del self._session_by_refresh[row.refresh_hash]
+        # Retired hashes go with their session, as ON DELETE CASCADE does in SQL.
+        for retired_hash in [h for h, r in self._retired.items() if r.session_id == session_id]:
+            del self._retired[retired_hash]
+        return True
+
+    async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        doomed = [
+            sid for sid, row in self._sessions.items() if row.session.user_id == user_id and sid != except_session_id
+        ]
+        for sid in doomed:
+            await self.delete_session(sid)
+        return len(doomed)
+
+    async def list_user_sessions(self, user_id: str) -> list[Session]:
+        sessions = [row.session for row in self._sessions.values() if row.session.user_id == user_id]
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
+        doomed = [sid for sid, row in self._sessions.items() if row.session.refresh_expires_at < now][:limit]
+        for sid in doomed:
+            await self.delete_session(sid)
+        return len(doomed)

@@ -1,0 +1,389 @@
+"""PostgreSQL storage on an asyncpg pool.
+
+Every hot path is one round trip: the session check is one indexed query joining users, and a
+refresh rotation is one statement (a CTE that swaps the hashes and records the retired one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TypeAlias
+
+import asyncpg
+import asyncpg.exceptions
+from asyncpg.pool import PoolConnectionProxy
+
+from .._errors import Configuration, EmailInUse, ServiceUnavailable
+from .._models import RetiredRefresh, Session, User
+from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
+from .base import StoredCredentials
+
+__all__ = ["PostgresStore", "apply_schema"]
+
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+
+# Failures of the database service rather than of the query: the caller gets ServiceUnavailable
+# (HTTP 503, retry later). TimeoutError covers command_timeout and pool acquire timeouts.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a failover left us on a standby
+)
+# Also unavailable while connecting: wrong credentials or database name cannot be fixed by a retry
+# either, but the application only needs to know that storage is not there.
+_UNAVAILABLE_ON_OPEN: tuple[type[BaseException], ...] = (
+    *_UNAVAILABLE,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
+
+_EMAIL_CONSTRAINTS = frozenset({"uq_users_email_key", "users_email_key"})
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_MIGRATION_LOCK = 0x6175746867617465  # "authgate" in ASCII: one advisory lock key for schema changes
+_MIGRATION_TIMEOUT = 3600.0  # hashing a large AuthInGo sessions table may outlast command_timeout
+
+# Written out in full (no string building), so each statement reads as it runs.
+SESSION_BY_ACCESS_SQL = """\
+SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at, s.ip, s.user_agent,
+    u.email AS u_email, u.name AS u_name, u.email_verified AS u_email_verified, u.image AS u_image,
+    u.created_at AS u_created_at, u.updated_at AS u_updated_at
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token = $1"""
+SESSION_BY_REFRESH_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.refresh_token = $1")
+SESSION_BY_ID_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.id = $1")
+CREDENTIALS_SQL = """\
+SELECT id, email, name, email_verified, image, created_at, updated_at, password_hash
+FROM users WHERE email_key = $1"""
+# Under READ COMMITTED a racing UPDATE waits for the winner's row lock, then re-checks
+# `refresh_token = $2` against the new row and matches nothing: exactly one rotation wins, and only
+# the winner's CTE inserts the retired hash.
+_ROTATE_SQL = """\
+WITH rotated AS (
+    UPDATE sessions SET token = $3, refresh_token = $4, expires_at = $5, refresh_expires_at = $6, last_used_at = $7
+    WHERE id = $1 AND refresh_token = $2
+    RETURNING id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent
+), retired AS (
+    INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) SELECT $2, id, $7 FROM rotated
+)
+SELECT * FROM rotated"""
+# SKIP LOCKED: cleanup passes over rows a request is touching instead of making it wait.
+_DELETE_EXPIRED_SQL = """\
+DELETE FROM sessions WHERE id IN (
+    SELECT id FROM sessions WHERE refresh_expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+)"""
+
+
+@contextmanager
+def _unavailable(kinds: tuple[type[BaseException], ...] = _UNAVAILABLE) -> Iterator[None]:
+    try:
+        yield
+    except kinds as exc:
+        raise ServiceUnavailable() from exc
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as 'DELETE 3'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def apply_schema(target: Pool | Connection) -> list[int]:
+    """Bring the database (the connection's search_path) to the current authgate schema and return
+    the migration versions applied now. Idempotent; concurrent callers serialise on an advisory
+    lock, so two processes starting together apply each migration once. Also takes over an
+    AuthInGo database (see `authgate.schema`)."""
+    if isinstance(target, asyncpg.Pool):
+        async with target.acquire() as conn:
+            return await _apply_schema(conn)
+    return await _apply_schema(target)
+
+
+async def _apply_schema(conn: Connection) -> list[int]:
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK, timeout=_MIGRATION_TIMEOUT)
+        await conn.execute(VERSION_TABLE_SQL)
+        done = {row["version"] for row in await conn.fetch("SELECT version FROM authgate_schema_version")}
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for statement in migration.statements:
+                await conn.execute(statement, timeout=_MIGRATION_TIMEOUT)
+            await conn.execute(
+                "INSERT INTO authgate_schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
+            applied.append(migration.version)
+    return applied
+
+
+async def _reset_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # authgate sets no session state (no SET, LISTEN, advisory locks outside transactions or
+    # prepared statements by name), so asyncpg's default reset query is a wasted round trip per
+    # request. Only a connection that came back mid-transaction (a cancelled request) needs work;
+    # is_in_transaction() is local state, so the common path stays free.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+def _user(row: asyncpg.Record, *, prefix: str = "", user_id: str | None = None) -> User:
+    return User(
+        id=user_id if user_id is not None else row[f"{prefix}id"],
+        email=row[f"{prefix}email"],
+        name=row[f"{prefix}name"],
+        email_verified=row[f"{prefix}email_verified"],
+        image=row[f"{prefix}image"],
+        created_at=row[f"{prefix}created_at"],
+        updated_at=row[f"{prefix}updated_at"],
+    )
+
+
+def _session(row: asyncpg.Record) -> Session:
+    return Session(
+        id=row["id"],
+        user_id=row["user_id"],
+        expires_at=row["expires_at"],
+        refresh_expires_at=row["refresh_expires_at"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+    )
+
+
+def _joined(row: asyncpg.Record | None) -> tuple[Session, User] | None:
+    if row is None:
+        return None
+    return _session(row), _user(row, prefix="u_", user_id=row["user_id"])
+
+
+class PostgresStore:
+    """Users and sessions in PostgreSQL through asyncpg (the `postgres` extra).
+
+    Pass a URL and the store owns its pool (created in `open()`, closed in `close()`), or pass an
+    existing `pool`, which the store uses but never closes. `schema` selects a Postgres schema via
+    search_path on an owned pool (with your own pool, set search_path in its server_settings).
+    With `apply_schema`, `open()` creates or migrates the tables.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        pool: Pool | None = None,
+        schema: str | None = None,
+        apply_schema: bool = True,
+        command_timeout: float = 5.0,
+        min_size: int = 2,
+        max_size: int = 10,
+    ) -> None:
+        if (url is None) == (pool is None):
+            raise Configuration("PostgresStore needs exactly one of url or pool")
+        if schema is not None and pool is not None:
+            raise Configuration("PostgresStore(schema=...) applies to pools it creates; set search_path on your pool")
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise Configuration("Postgres schema name must be letters, digits and underscores")
+        self._url = url
+        self._pool = pool
+        self._owns_pool = pool is None
+        self._schema = schema
+        self._apply_schema = apply_schema
+        self._command_timeout = command_timeout
+        self._min_size = min_size
+        self._max_size = max_size
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+
+    @property
+    def pool(self) -> Pool:
+        """The asyncpg pool in use; ServiceUnavailable before `open()` or after `close()`."""
+        if self._pool is None or not self._opened:
+            raise ServiceUnavailable("Authentication storage is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        async with self._open_lock:
+            if self._opened:
+                return
+            with _unavailable(_UNAVAILABLE_ON_OPEN):
+                if self._owns_pool:
+                    self._pool = await self._create_pool()
+                try:
+                    assert self._pool is not None  # noqa: S101 - set above or by the caller
+                    if self._apply_schema:
+                        await apply_schema(self._pool)
+                except BaseException:
+                    if self._owns_pool and self._pool is not None:
+                        self._pool.terminate()
+                        self._pool = None
+                    raise
+            self._opened = True
+
+    async def _create_pool(self) -> Pool:
+        server_settings = {"application_name": "authgate"}
+        if self._schema is not None:
+            await self._create_schema()
+            server_settings["search_path"] = f'"{self._schema}"'
+        return await asyncpg.create_pool(
+            self._url,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            command_timeout=self._command_timeout,
+            server_settings=server_settings,
+            reset=_reset_connection,
+        )
+
+    async def _create_schema(self) -> None:
+        conn = await asyncpg.connect(self._url, timeout=self._command_timeout)
+        try:
+            # The name is checked against _SCHEMA_NAME, so quoting it is enough.
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+        except asyncpg.UniqueViolationError:
+            pass  # another process created it at the same moment
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        async with self._open_lock:
+            pool, self._opened = self._pool, False
+            if self._owns_pool and pool is not None:
+                self._pool = None
+                await pool.close()
+
+    async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
+        with _unavailable():
+            try:
+                await self.pool.execute(
+                    "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, image, created_at,"
+                    " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    user.id,
+                    user.email,
+                    email_key,
+                    user.name,
+                    password_hash,
+                    user.email_verified,
+                    user.image,
+                    user.created_at,
+                    user.updated_at,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name in _EMAIL_CONSTRAINTS:
+                    raise EmailInUse() from None
+                raise
+
+    async def get_credentials(self, email_key: str) -> StoredCredentials | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(CREDENTIALS_SQL, email_key)
+        if row is None:
+            return None
+        return _user(row), row["password_hash"]
+
+    async def get_user(self, user_id: str) -> User | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(
+                "SELECT id, email, name, email_verified, image, created_at, updated_at FROM users WHERE id = $1",
+                user_id,
+            )
+        return None if row is None else _user(row)
+
+    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+        with _unavailable():
+            await self.pool.execute(
+                "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1", user_id, password_hash, now
+            )
+
+    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+        with _unavailable():
+            await self.pool.execute(
+                "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at,"
+                " last_used_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                session.id,
+                session.user_id,
+                token_hash,
+                refresh_hash,
+                session.expires_at,
+                session.refresh_expires_at,
+                session.created_at,
+                session.last_used_at,
+                session.ip,
+                session.user_agent,
+            )
+
+    async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
+        with _unavailable():
+            return _joined(await self.pool.fetchrow(SESSION_BY_ACCESS_SQL, token_hash))
+
+    async def get_session(self, session_id: str) -> tuple[Session, User] | None:
+        with _unavailable():
+            return _joined(await self.pool.fetchrow(SESSION_BY_ID_SQL, session_id))
+
+    async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
+        with _unavailable():
+            return _joined(await self.pool.fetchrow(SESSION_BY_REFRESH_SQL, refresh_hash))
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        *,
+        old_refresh_hash: str,
+        token_hash: str,
+        refresh_hash: str,
+        expires_at: datetime,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> Session | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(
+                _ROTATE_SQL,
+                session_id,
+                old_refresh_hash,
+                token_hash,
+                refresh_hash,
+                expires_at,
+                refresh_expires_at,
+                now,
+            )
+        return None if row is None else _session(row)
+
+    async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(
+                "SELECT session_id, retired_at FROM retired_refresh_tokens WHERE token_hash = $1", refresh_hash
+            )
+        return None if row is None else RetiredRefresh(session_id=row["session_id"], retired_at=row["retired_at"])
+
+    async def delete_session(self, session_id: str) -> bool:
+        with _unavailable():
+            return _count(await self.pool.execute("DELETE FROM sessions WHERE id = $1", session_id)) > 0
+
+    async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        with _unavailable():
+            status = await self.pool.execute(
+                "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2::varchar",
+                user_id,
+                except_session_id,
+            )
+        return _count(status)
+
+    async def list_user_sessions(self, user_id: str) -> list[Session]:
+        with _unavailable():
+            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+                "SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent"
+                " FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
+                user_id,
+            )
+        return [_session(row) for row in rows]
+
+    async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
+        with _unavailable():
+            return _count(await self.pool.execute(_DELETE_EXPIRED_SQL, now, limit))
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r}, owns_pool={self._owns_pool})"

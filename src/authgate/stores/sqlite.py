@@ -1,0 +1,361 @@
+"""SQLite storage through aiosqlite: the embedded default.
+
+One writer connection, guarded by an asyncio lock, so a multi-statement transaction is never
+interleaved with another coroutine's statements; write transactions start with BEGIN IMMEDIATE so
+other processes wait on busy_timeout instead of failing on a lock upgrade. A file database also gets
+a read-only connection: in WAL mode reads see committed data and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from .._errors import EmailInUse, ServiceUnavailable
+from .._models import RetiredRefresh, Session, User
+from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
+from .base import StoredCredentials
+
+__all__ = ["SQLiteStore"]
+
+# Primary result codes that mean "the database is not usable right now", not "the query is wrong":
+# BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_UNAVAILABLE_CODES = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+_MEMORY = ":memory:"
+# Written out in full (no string building), so each statement reads as it runs.
+_SESSION_BY_ACCESS_SQL = """\
+SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at, s.ip, s.user_agent,
+    u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token = ?"""
+_SESSION_BY_REFRESH_SQL = _SESSION_BY_ACCESS_SQL.replace("s.token = ?", "s.refresh_token = ?")
+_SESSION_BY_ID_SQL = _SESSION_BY_ACCESS_SQL.replace("s.token = ?", "s.id = ?")
+_SESSION_SQL = """\
+SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent
+FROM sessions WHERE id = ?"""
+
+
+def _path_from(url_or_path: str | os.PathLike[str]) -> str:
+    """'sqlite:///app.db' -> 'app.db', 'sqlite:////abs/app.db' -> '/abs/app.db', paths unchanged."""
+    value = os.fspath(url_or_path)
+    if value.startswith("sqlite://"):
+        value = value.removeprefix("sqlite://")
+        value = value.removeprefix("/")  # the third slash separates the empty host from the path
+    return value or _MEMORY
+
+
+def _ts(value: datetime) -> str:
+    """Fixed-width ISO-8601 in UTC, so text order is time order."""
+    if value.tzinfo is None:
+        raise ValueError("authgate stores timezone-aware datetimes only")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _req_dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if exc.sqlite_errorcode is not None and exc.sqlite_errorcode & 0xFF in _UNAVAILABLE_CODES:
+            raise ServiceUnavailable() from exc
+        raise
+
+
+def _session(row: Iterable[Any]) -> Session:
+    sid, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent = row
+    return Session(
+        id=sid,
+        user_id=user_id,
+        expires_at=_req_dt(expires_at),
+        refresh_expires_at=_req_dt(refresh_expires_at),
+        created_at=_req_dt(created_at),
+        last_used_at=_dt(last_used_at),
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+def _user(row: Iterable[Any]) -> User:
+    uid, email, name, email_verified, image, created_at, updated_at = row
+    return User(
+        id=uid,
+        email=email,
+        name=name,
+        email_verified=bool(email_verified),
+        image=image,
+        created_at=_req_dt(created_at),
+        updated_at=_req_dt(updated_at),
+    )
+
+
+async def _apply_schema(conn: aiosqlite.Connection) -> list[int]:
+    """Apply missing migrations in one IMMEDIATE transaction: a second process opening the same
+    file waits for the first and then finds nothing to do."""
+    applied: list[int] = []
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(VERSION_TABLE_SQL)
+        done = {row[0] for row in await conn.execute_fetchall("SELECT version FROM authgate_schema_version")}
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO authgate_schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, _ts(datetime.now(UTC))),
+            )
+            applied.append(migration.version)
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+    return applied
+
+
+class SQLiteStore:
+    """Users and sessions in a SQLite file (or `:memory:`, which lives as long as the store is open).
+
+    Accepts "sqlite:///relative.db", "sqlite:////absolute.db", "sqlite:///:memory:" or a plain path.
+    `open()` creates or migrates the tables.
+    """
+
+    def __init__(self, url_or_path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+        self._path = _path_from(url_or_path)
+        self._busy_timeout = busy_timeout
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                await conn.execute("PRAGMA query_only = ON")
+            elif self._path != _MEMORY:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                await conn.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._writer is not None:
+                return
+            with _unavailable():
+                writer = await self._connect(read_only=False)
+                try:
+                    await _apply_schema(writer)
+                    reader = None if self._path == _MEMORY else await self._connect(read_only=True)
+                except BaseException:
+                    await writer.close()
+                    raise
+            self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        async with self._lock:
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    await conn.close()
+            self._writer = self._reader = None
+
+    @asynccontextmanager
+    async def _write(self, *, transaction: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            conn = self._writer
+            if conn is None:
+                raise ServiceUnavailable("Authentication storage is not open")
+            with _unavailable():
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")  # left open by a cancelled request
+                if not transaction:
+                    yield conn
+                    return
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self._reader is not None:
+            with _unavailable():
+                return list(await self._reader.execute_fetchall(sql, params))
+        # :memory: has one connection; the lock keeps reads out of a half-done write transaction.
+        async with self._write() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def _fetchone(self, sql: str, params: tuple[Any, ...]) -> Any | None:
+        rows = await self._fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
+        async with self._write() as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, image, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user.id,
+                        user.email,
+                        email_key,
+                        user.name,
+                        password_hash,
+                        int(user.email_verified),
+                        user.image,
+                        _ts(user.created_at),
+                        _ts(user.updated_at),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "users.email" in str(exc):  # users.email_key, or the exact-email constraint
+                    raise EmailInUse() from None
+                raise
+
+    async def get_credentials(self, email_key: str) -> StoredCredentials | None:
+        row = await self._fetchone(
+            "SELECT id, email, name, email_verified, image, created_at, updated_at, password_hash FROM users"
+            " WHERE email_key = ?",
+            (email_key,),
+        )
+        return None if row is None else (_user(row[:7]), row[7])
+
+    async def get_user(self, user_id: str) -> User | None:
+        row = await self._fetchone(
+            "SELECT id, email, name, email_verified, image, created_at, updated_at FROM users WHERE id = ?", (user_id,)
+        )
+        return None if row is None else _user(row)
+
+    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", (password_hash, _ts(now), user_id)
+            )
+
+    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at,"
+                " last_used_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.id,
+                    session.user_id,
+                    token_hash,
+                    refresh_hash,
+                    _ts(session.expires_at),
+                    _ts(session.refresh_expires_at),
+                    _ts(session.created_at),
+                    None if session.last_used_at is None else _ts(session.last_used_at),
+                    session.ip,
+                    session.user_agent,
+                ),
+            )
+
+    async def _joined(self, sql: str, value: str) -> tuple[Session, User] | None:
+        row = await self._fetchone(sql, (value,))
+        if row is None:
+            return None
+        session = _session(row[:8])
+        return session, _user((session.user_id, *row[8:]))
+
+    async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
+        return await self._joined(_SESSION_BY_ACCESS_SQL, token_hash)
+
+    async def get_session(self, session_id: str) -> tuple[Session, User] | None:
+        return await self._joined(_SESSION_BY_ID_SQL, session_id)
+
+    async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
+        return await self._joined(_SESSION_BY_REFRESH_SQL, refresh_hash)
+
+    async def rotate_refresh(
+        self,
+        session_id: str,
+        *,
+        old_refresh_hash: str,
+        token_hash: str,
+        refresh_hash: str,
+        expires_at: datetime,
+        refresh_expires_at: datetime,
+        now: datetime,
+    ) -> Session | None:
+        async with self._write(transaction=True) as conn:
+            cursor = await conn.execute(
+                "UPDATE sessions SET token = ?, refresh_token = ?, expires_at = ?, refresh_expires_at = ?,"
+                " last_used_at = ? WHERE id = ? AND refresh_token = ?",
+                (
+                    token_hash,
+                    refresh_hash,
+                    _ts(expires_at),
+                    _ts(refresh_expires_at),
+                    _ts(now),
+                    session_id,
+                    old_refresh_hash,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return None
+            await conn.execute(
+                "INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) VALUES (?, ?, ?)",
+                (old_refresh_hash, session_id, _ts(now)),
+            )
+            rows = await conn.execute_fetchall(_SESSION_SQL, (session_id,))
+            return _session(next(iter(rows)))
+
+    async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
+        row = await self._fetchone(
+            "SELECT session_id, retired_at FROM retired_refresh_tokens WHERE token_hash = ?", (refresh_hash,)
+        )
+        return None if row is None else RetiredRefresh(session_id=row[0], retired_at=_req_dt(row[1]))
+
+    async def delete_session(self, session_id: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            return cursor.rowcount > 0
+
+    async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)",
+                (user_id, except_session_id, except_session_id),
+            )
+            return cursor.rowcount
+
+    async def list_user_sessions(self, user_id: str) -> list[Session]:
+        rows = await self._fetch(
+            "SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent"
+            " FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid",
+            (user_id,),
+        )
+        return [_session(row) for row in rows]
+
+    async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE refresh_expires_at < ? LIMIT ?)",
+                (_ts(now), limit),
+            )
+            return cursor.rowcount
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self._path!r})"

@@ -1,0 +1,172 @@
+"""Every store adapter passes the same contract, plus adapter-specific failure behaviour."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from authgate._errors import Configuration, ServiceUnavailable
+from authgate._models import User
+from authgate.stores import MemoryStore, PostgresStore, SQLiteStore, Store, store_from_url
+from authgate.testing import StoreContract
+
+NOW = datetime(2031, 1, 1, tzinfo=UTC)
+
+
+def _user(user_id: str = "u1", email: str = "ada@example.com") -> User:
+    return User(id=user_id, email=email, name="", email_verified=False, image=None, created_at=NOW, updated_at=NOW)
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[Store]:
+        store = MemoryStore()
+        await store.open()
+        yield store
+        await store.close()
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
+        store = SQLiteStore(f"sqlite:///{tmp_path / 'authgate.db'}")
+        await store.open()
+        yield store
+        await store.close()
+
+    async def test_data_survives_close_and_reopen_of_a_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "reopen.db"
+        first = SQLiteStore(path)
+        await first.open()
+        await first.create_user(_user(), email_key="ada@example.com", password_hash="h")
+        await first.close()
+        second = SQLiteStore(str(path))
+        await second.open()
+        try:
+            assert await second.get_user("u1") == _user()
+        finally:
+            await second.close()
+
+    async def test_file_uses_wal_journal(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "wal.db")
+        await store.open()
+        await store.close()
+        with sqlite3.connect(tmp_path / "wal.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    async def test_memory_url_works_and_starts_empty(self) -> None:
+        store = SQLiteStore("sqlite:///:memory:")
+        await store.open()
+        try:
+            assert await store.get_user("u1") is None
+            await store.create_user(_user(), email_key="ada@example.com", password_hash=None)
+            assert await store.get_user("u1") == _user()
+        finally:
+            await store.close()
+
+    async def test_unopenable_path_raises_service_unavailable(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "missing-dir" / "x.db")
+        with pytest.raises(ServiceUnavailable):
+            await store.open()
+
+    async def test_database_locked_past_busy_timeout_raises_service_unavailable(self, tmp_path: Path) -> None:
+        path = tmp_path / "locked.db"
+        store = SQLiteStore(path, busy_timeout=0.1)
+        await store.open()
+        blocker = sqlite3.connect(path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            with pytest.raises(ServiceUnavailable):
+                await store.create_user(_user(), email_key="ada@example.com", password_hash=None)
+            blocker.execute("ROLLBACK")
+            await store.create_user(_user(), email_key="ada@example.com", password_hash=None)
+        finally:
+            blocker.close()
+            await store.close()
+
+    async def test_use_before_open_raises_service_unavailable(self, tmp_path: Path) -> None:
+        with pytest.raises(ServiceUnavailable):
+            await SQLiteStore(tmp_path / "x.db").get_user("u1")
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    async def store(self, pg_store: PostgresStore) -> AsyncIterator[Store]:
+        yield pg_store
+
+    async def test_unreachable_server_on_open_raises_service_unavailable(self) -> None:
+        store = PostgresStore("postgresql://postgres@127.0.0.1:1/test", command_timeout=1.0)
+        with pytest.raises(ServiceUnavailable):
+            await store.open()
+
+    async def test_use_after_close_raises_service_unavailable(self, pg_url: str, pg_schema: str) -> None:
+        store = PostgresStore(pg_url, schema=pg_schema, min_size=1)
+        await store.open()
+        await store.close()
+        await store.close()
+        with pytest.raises(ServiceUnavailable):
+            await store.get_user("u1")
+
+    async def test_killed_connections_raise_service_unavailable(self, pg_url: str, pg_schema: str) -> None:
+        store = PostgresStore(pg_url, schema=pg_schema, min_size=1, max_size=1)
+        await store.open()
+        try:
+            pid = await store.pool.fetchval("SELECT pg_backend_pid()")  # max_size=1: the pool's only connection
+            admin = await asyncpg.connect(pg_url)
+            try:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await admin.close()
+            with pytest.raises(ServiceUnavailable):
+                await store.get_user("u1")
+        finally:
+            await store.close()
+
+    async def test_existing_pool_is_used_and_left_open(self, pg_url: str, pg_schema: str) -> None:
+        pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=2, server_settings={"search_path": pg_schema})
+        try:
+            store = PostgresStore(pool=pool)
+            await store.open()
+            await store.create_user(_user(), email_key="ada@example.com", password_hash=None)
+            await store.close()
+            assert not pool._closed  # noqa: SLF001 - asyncpg has no public "is closed"
+            assert await pool.fetchval("SELECT count(*) FROM users") == 1
+        finally:
+            await pool.close()
+
+    def test_needs_exactly_one_of_url_and_pool(self) -> None:
+        with pytest.raises(Configuration):
+            PostgresStore()
+
+    def test_rejects_a_schema_name_that_is_not_an_identifier(self) -> None:
+        with pytest.raises(Configuration):
+            PostgresStore("postgresql://x/y", schema='a"; DROP TABLE users; --')
+
+
+def test_store_from_url_picks_the_adapter_by_scheme(tmp_path: Path) -> None:
+    assert isinstance(store_from_url("memory://"), MemoryStore)
+    assert isinstance(store_from_url(f"sqlite:///{tmp_path}/a.db"), SQLiteStore)
+    assert isinstance(store_from_url("postgresql://postgres@127.0.0.1/test"), PostgresStore)
+    assert isinstance(store_from_url("postgres://postgres@127.0.0.1/test"), PostgresStore)
+    with pytest.raises(Configuration):
+        store_from_url("mysql://localhost/db")
+
+
+def test_stores_package_imports_without_asyncpg() -> None:
+    code = (
+        "import sys; sys.modules['asyncpg'] = None\n"
+        "import authgate.stores as s\n"
+        "assert s.MemoryStore and s.SQLiteStore and s.store_from_url\n"
+        "try:\n    s.PostgresStore\nexcept ImportError:\n    print('lazy')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "lazy"
+

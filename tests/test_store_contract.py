@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -114,19 +115,53 @@ class TestPostgresStore(StoreContract):
         with pytest.raises(ServiceUnavailable):
             await store.get_user("u1")
 
-    async def test_killed_connections_raise_service_unavailable(self, pg_url: str, pg_schema: str) -> None:
+    async def _blocked_get_user(
+        self, store: PostgresStore, admin: asyncpg.Connection
+    ) -> tuple[asyncio.Task[object], int]:
+        """Start store.get_user() while `admin` holds an exclusive lock on users; return once it waits."""
+        pid = await store.pool.fetchval("SELECT pg_backend_pid()")  # max_size=1: the pool's only connection
+        await admin.execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        task: asyncio.Task[object] = asyncio.ensure_future(store.get_user("u1"))
+        for _ in range(500):  # poll for a state, at most ~5 s
+            if await admin.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("get_user never blocked on the lock")
+        return task, pid
+
+    async def test_connection_killed_mid_query_raises_service_unavailable_then_recovers(
+        self, pg_url: str, pg_schema: str
+    ) -> None:
         store = PostgresStore(pg_url, schema=pg_schema, min_size=1, max_size=1)
         await store.open()
+        admin = await asyncpg.connect(pg_url, server_settings={"search_path": pg_schema})
         try:
-            pid = await store.pool.fetchval("SELECT pg_backend_pid()")  # max_size=1: the pool's only connection
-            admin = await asyncpg.connect(pg_url)
-            try:
-                await admin.execute("SELECT pg_terminate_backend($1)", pid)
-            finally:
-                await admin.close()
+            task, pid = await self._blocked_get_user(store, admin)
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
             with pytest.raises(ServiceUnavailable):
-                await store.get_user("u1")
+                await task
+            await admin.execute("ROLLBACK")
+            # The dead connection is discarded; the next request gets a fresh one.
+            assert await store.get_user("u1") is None
         finally:
+            await admin.close()
+            await store.close()
+
+    async def test_query_waiting_past_command_timeout_raises_service_unavailable(
+        self, pg_url: str, pg_schema: str
+    ) -> None:
+        store = PostgresStore(pg_url, schema=pg_schema, min_size=1, max_size=1, command_timeout=0.3)
+        await store.open()
+        admin = await asyncpg.connect(pg_url, server_settings={"search_path": pg_schema})
+        try:
+            task, _ = await self._blocked_get_user(store, admin)
+            with pytest.raises(ServiceUnavailable):
+                await task
+            await admin.execute("ROLLBACK")
+            assert await store.get_user("u1") is None
+        finally:
+            await admin.close()
             await store.close()
 
     async def test_existing_pool_is_used_and_left_open(self, pg_url: str, pg_schema: str) -> None:
@@ -136,7 +171,7 @@ class TestPostgresStore(StoreContract):
             await store.open()
             await store.create_user(_user(), email_key="ada@example.com", password_hash=None)
             await store.close()
-            assert not pool._closed  # noqa: SLF001 - asyncpg has no public "is closed"
+            assert not pool.is_closing()
             assert await pool.fetchval("SELECT count(*) FROM users") == 1
         finally:
             await pool.close()
@@ -169,4 +204,3 @@ def test_stores_package_imports_without_asyncpg() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "lazy"
-

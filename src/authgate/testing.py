@@ -12,6 +12,9 @@ provide an async fixture `store` that yields an opened, empty store:
             await store.close()
 """
 
+# This module is a test suite shipped in the package: asserts and literal fake hashes are its job.
+# ruff: noqa: S101, S106, S107
+
 from __future__ import annotations
 
 import asyncio
@@ -116,7 +119,7 @@ class StoreContract:
 
     async def test_timestamps_come_back_timezone_aware_utc(self, store: Store) -> None:
         user = await _add_user(store)
-        session, hashes = await _add_session(store, user)
+        _, hashes = await _add_session(store, user)
         found = await store.get_session_by_token(hashes.token)
         assert found is not None
         for value in (found[0].created_at, found[0].expires_at, found[0].refresh_expires_at, found[1].created_at):

@@ -34,6 +34,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # protocol state broken by a server-side disconnect
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a failover left us on a standby

@@ -6,6 +6,9 @@ a CookieTransport, and a route behind `Depends(current_active_user)` answering `
 BENCH_FAU_STRATEGY=db (default) or jwt picks the strategy.
 """
 
+# FastAPI's dependency idiom, exactly as fastapi-users documents it.
+# ruff: noqa: B008
+
 from __future__ import annotations
 
 import contextlib
@@ -58,7 +61,9 @@ async def get_async_session() -> AsyncGenerator[AsyncSession, None]:
         yield session
 
 
-async def get_user_db(session: AsyncSession = Depends(get_async_session)) -> AsyncGenerator[SQLAlchemyUserDatabase, None]:
+async def get_user_db(
+    session: AsyncSession = Depends(get_async_session),
+) -> AsyncGenerator[SQLAlchemyUserDatabase, None]:
     yield SQLAlchemyUserDatabase(session, User)
 
 
@@ -87,7 +92,9 @@ def get_jwt_strategy() -> JWTStrategy:
     return JWTStrategy(secret=SECRET, lifetime_seconds=ACCESS_LIFETIME_SECONDS)
 
 
-cookie_transport = CookieTransport(cookie_name="fastapiusersauth", cookie_max_age=ACCESS_LIFETIME_SECONDS, cookie_secure=False)
+cookie_transport = CookieTransport(
+    cookie_name="fastapiusersauth", cookie_max_age=ACCESS_LIFETIME_SECONDS, cookie_secure=False
+)
 backend = AuthenticationBackend(
     name=STRATEGY,
     transport=cookie_transport,

@@ -51,6 +51,11 @@ def _path_from(url_or_path: str | os.PathLike[str]) -> str:
     return value or _MEMORY
 
 
+def _parent_dir_missing(path: str) -> bool:
+    """One stat at open time; not worth a thread hop."""
+    return path != _MEMORY and not os.path.isdir(os.path.dirname(os.path.abspath(path)))
+
+
 def _ts(value: datetime) -> str:
     """Fixed-width ISO-8601 in UTC, so text order is time order."""
     if value.tzinfo is None:
@@ -143,6 +148,10 @@ class SQLiteStore:
         self._lock = asyncio.Lock()
 
     async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
+        if _parent_dir_missing(self._path):
+            # SQLite would fail with CANTOPEN too, but a failed aiosqlite.connect() leaves its worker
+            # thread to report back to the event loop later, possibly after that loop has closed.
+            raise ServiceUnavailable("Authentication storage directory does not exist")
         conn = await aiosqlite.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")

@@ -1,0 +1,1341 @@
+"""The benchmark driver behind `scripts/bench`. See docs/benchmarks.md for what it measures and why.
+
+Everything runs on this machine: Postgres, the servers under test (one uvicorn worker each) and
+the load generator (wrk, a separate process). Every load loop is bounded by wrk's `-d`; servers
+are started and stopped by this script only, by their process ids.
+
+    python -m bench.run            # the full run (~10 minutes), updates docs/benchmarks.md
+    python -m bench.run --quick    # a smoke test with short runs; writes bench-results/ only
+"""
+
+# A driver script: a blocking open() or Popen() between load runs costs nothing that is measured.
+# ruff: noqa: ASYNC220, ASYNC230, ASYNC240
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type as Argon2Type
+
+from bench.common import (
+    ACCESS_LIFETIME_SECONDS,
+    AUTHGATE_SCHEMA,
+    DATABASE_URL,
+    FAU_SCHEMA,
+    PASSWORD,
+    SECRET,
+    SQLITE_PATH,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+RAW = RESULTS / "raw"
+DOCS = ROOT / "docs" / "benchmarks.md"
+DOCS_START = "<!-- bench:results:start -->"
+DOCS_END = "<!-- bench:results:end -->"
+
+EMAIL_DOMAIN = "example.com"
+TOKEN_SAMPLE = 256  # distinct sessions the protected-route load cycles through
+HTTP_SIGNINS = 8  # sessions created through each server's own sign-in route
+SIGNIN_USERS = 16  # users the sign-in flood cycles through
+
+# authgate's default argon2id parameters (OWASP: m=19 MiB, t=2, p=1).
+ARGON2 = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass
+class Settings:
+    warmup: float = 3.0
+    duration: float = 10.0
+    runs: int = 3
+    connections: int = 32
+    signin_connections: int = 16
+    signin_duration: float = 10.0
+    base_users: int = 10_000
+    large_users: int = 1_000_000
+    expired_sessions: int = 100_000
+    cleanup_wrk_duration: float = 10.0
+    paced_connections: int = 4
+    paced_delay_ms: int = 10
+    update_docs: bool = True
+    profile: bool = False
+    quick: bool = False
+
+    @classmethod
+    def quick_settings(cls) -> Settings:
+        return cls(
+            warmup=1.0,
+            duration=2.0,
+            runs=1,
+            signin_duration=3.0,
+            large_users=30_000,
+            expired_sessions=20_000,
+            cleanup_wrk_duration=4.0,
+            update_docs=False,
+            quick=True,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# servers
+
+
+@dataclass
+class Server:
+    key: str
+    label: str
+    module: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    cookie: str = "authgate_session"
+    ready_path: str = "/api/private"
+    proc: subprocess.Popen[bytes] | None = None
+    logfile: Any = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVERS = {
+    "floor": Server("floor", "(a) floor: Starlette + asyncpg, 1 query", "bench.floor:app", 18101),
+    "authgate_pg": Server(
+        "authgate_pg",
+        "(b) authgate RequireAuth, Postgres",
+        "bench.authgate_app:app",
+        18102,
+        env={"BENCH_STORE": "postgres"},
+    ),
+    "fau_db": Server(
+        "fau_db",
+        "(c) fastapi-users, database strategy",
+        "bench.fastapi_users_app:app",
+        18103,
+        env={"BENCH_FAU_STRATEGY": "db"},
+        cookie="fastapiusersauth",
+    ),
+    "fau_jwt": Server(
+        "fau_jwt",
+        "(d) fastapi-users, JWT strategy",
+        "bench.fastapi_users_app:app",
+        18104,
+        env={"BENCH_FAU_STRATEGY": "jwt"},
+        cookie="fastapiusersauth",
+    ),
+    "authgate_sqlite": Server(
+        "authgate_sqlite",
+        "(e) authgate RequireAuth, SQLite",
+        "bench.authgate_app:app",
+        18105,
+        env={"BENCH_STORE": "sqlite"},
+    ),
+}
+
+
+def uvicorn_command(server: Server) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        server.module,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
+
+        cmd += ["--loop", "uvloop"]
+    with contextlib.suppress(ImportError):
+        import httptools  # noqa: F401
+
+        cmd += ["--http", "httptools"]
+    return cmd
+
+
+def port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def start_server(server: Server) -> None:
+    if not port_free(server.port):
+        raise SystemExit(f"port {server.port} for {server.key} is taken; is an earlier bench still running?")
+    env = {**os.environ, **server.env, "PYTHONPATH": str(ROOT)}
+    server.logfile = open(RAW / f"server-{server.key}.log", "ab")  # closed in stop_server
+    server.proc = subprocess.Popen(
+        uvicorn_command(server),
+        cwd=ROOT,
+        env=env,
+        stdout=server.logfile,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise SystemExit(f"{server.key} exited with {server.proc.returncode}; see {RAW}/server-{server.key}.log")
+        with contextlib.suppress(OSError):
+            status, _, _ = await http_request(server.port, "GET", server.ready_path)
+            if status in (200, 401, 403):
+                return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{server.key} did not answer within 60 s")
+
+
+async def stop_server(server: Server) -> None:
+    proc = server.proc
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            proc.kill()
+            proc.wait()
+    server.proc = None
+    if server.logfile:
+        server.logfile.close()
+
+
+@contextlib.asynccontextmanager
+async def running(*servers: Server) -> AsyncIterator[None]:
+    try:
+        for server in servers:
+            await start_server(server)
+        yield
+    finally:
+        for server in servers:
+            await stop_server(server)
+
+
+def _http_request_sync(
+    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, dict[str, list[str]], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        collected: dict[str, list[str]] = {}
+        for name, value in resp.getheaders():
+            collected.setdefault(name.lower(), []).append(value)
+        return resp.status, collected, data
+    finally:
+        conn.close()
+
+
+async def http_request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, list[str]], bytes]:
+    return await asyncio.to_thread(_http_request_sync, port, method, path, body, headers or {})
+
+
+def cookie_from(headers: dict[str, list[str]], name: str) -> str:
+    for value in headers.get("set-cookie", []):
+        key, _, rest = value.partition("=")
+        if key.strip() == name:
+            return rest.split(";", 1)[0]
+    raise RuntimeError(f"no {name} cookie in {headers.get('set-cookie')}")
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int  # socket errors + non-2xx/3xx answers
+    non2xx: int
+
+    @classmethod
+    def median(cls, runs: list[WrkResult]) -> WrkResult:
+        med = statistics.median
+        return cls(
+            requests=int(med([r.requests for r in runs])),
+            seconds=med([r.seconds for r in runs]),
+            rps=med([r.rps for r in runs]),
+            p50_ms=med([r.p50_ms for r in runs]),
+            p90_ms=med([r.p90_ms for r in runs]),
+            p99_ms=med([r.p99_ms for r in runs]),
+            max_ms=max(r.max_ms for r in runs),
+            errors=sum(r.errors for r in runs),
+            non2xx=sum(r.non2xx for r in runs),
+        )
+
+
+LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%.0f,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,"max_us":%.0f,' ..
+    '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string literal is a valid Lua string literal for ASCII
+
+
+def write_lua(name: str, requests: list[tuple[str, str, dict[str, str], str | None]], delay_ms: int = 0) -> Path:
+    """A wrk script that cycles through pre-formatted requests (formatted once, in init)."""
+    lines = ["local specs = {"]
+    for method, path, headers, body in requests:
+        hdrs = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items())
+        lines.append(
+            f"  {{{lua_string(method)}, {lua_string(path)}, {{{hdrs}}}, "
+            f"{lua_string(body) if body is not None else 'nil'}}},"
+        )
+    lines.append("}")
+    lines.append(r"""
+local reqs = {}
+local i = 0
+init = function(args)
+  for k, s in ipairs(specs) do reqs[k] = wrk.format(s[1], s[2], s[3], s[4]) end
+  i = math.random(#reqs) - 1
+end
+request = function()
+  i = i % #reqs + 1
+  return reqs[i]
+end
+""")
+    if delay_ms:
+        lines.append(f"delay = function() return {delay_ms} end\n")
+    lines.append(LUA_DONE)
+    path = RAW / f"{name}.lua"
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def wrk(url: str, script: Path, *, duration: float, connections: int, label: str) -> WrkResult:
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=duration + 60)
+    except TimeoutError:
+        proc.kill()
+        raise
+    text = out.decode() + err.decode()
+    with open(RAW / "wrk.log", "a") as fh:
+        fh.write(f"==== {label}: {' '.join(cmd)}\n{text}\n")
+    match = re.search(r"BENCHJSON (\{.*\})", text)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed for {label}:\n{text}")
+    data = json.loads(match.group(1))
+    seconds = data["duration_us"] / 1e6
+    socket_errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
+    return WrkResult(
+        requests=data["requests"],
+        seconds=seconds,
+        rps=data["requests"] / seconds,
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        errors=socket_errors + data["status"],
+        non2xx=data["status"],
+    )
+
+
+def ensure_wrk() -> str:
+    if shutil.which("wrk") is None:
+        log("wrk not found: installing it with apt-get")
+        apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "apt-get"]
+        subprocess.run([*apt, "update", "-qq"], check=True)
+        subprocess.run([*apt, "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "wrk"], check=True)
+    out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    return (out.stdout + out.stderr).splitlines()[0].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# database set-up and seeding
+
+
+def raw_token(i: int) -> str:
+    return f"benchtoken-{i:012d}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def user_email(i: int) -> str:
+    return f"user{i}@{EMAIL_DOMAIN}"
+
+
+def user_id(i: int) -> str:
+    return str(uuid.UUID(hashlib.md5(f"user{i}".encode()).hexdigest()))  # matches md5(...)::uuid in SQL
+
+
+async def pg_connect(schema: str | None = None) -> asyncpg.Connection:
+    settings = {"search_path": schema} if schema else {}
+    return await asyncpg.connect(DATABASE_URL, server_settings=settings)
+
+
+async def reset_databases() -> None:
+    conn = await pg_connect()
+    try:
+        for schema in (AUTHGATE_SCHEMA, FAU_SCHEMA):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await conn.close()
+    from authgate.stores.postgres import apply_schema
+
+    conn = await pg_connect(AUTHGATE_SCHEMA)
+    try:
+        await apply_schema(conn)
+    finally:
+        await conn.close()
+    sqlite_path = Path(SQLITE_PATH)
+    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{sqlite_path}{suffix}").unlink()
+    from authgate.schema import SCHEMA_SQL
+
+    db = sqlite3.connect(sqlite_path)
+    try:
+        db.executescript(SCHEMA_SQL["sqlite"])
+        db.execute("PRAGMA journal_mode=WAL")
+        db.commit()
+    finally:
+        db.close()
+
+
+_PG_USERS_SQL = """\
+INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, updated_at)
+SELECT md5('user' || i)::uuid::text, 'user' || i || '@{domain}', 'user' || i || '@{domain}', 'Bench User ' || i,
+       $1, true, now(), now()
+FROM generate_series($2::int, $3::int) AS i"""
+_PG_SESSIONS_SQL = """\
+INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at, last_used_at)
+SELECT md5('session' || i)::uuid::text, md5('user' || i)::uuid::text,
+       encode(sha256(convert_to('benchtoken-' || lpad(i::text, 12, '0'), 'UTF8')), 'hex'),
+       encode(sha256(convert_to('benchrefresh-' || i, 'UTF8')), 'hex'),
+       now() + make_interval(secs => $3), now() + interval '30 days', now(), now()
+FROM generate_series($1::int, $2::int) AS i"""
+
+
+async def seed_authgate_pg(password_hash: str, first: int, last: int) -> float:
+    """Users first..last, one live session each (token benchtoken-<i>). Returns seconds taken."""
+    started = time.monotonic()
+    conn = await pg_connect(AUTHGATE_SCHEMA)
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        chunk = 200_000
+        for lo in range(first, last + 1, chunk):
+            hi = min(last, lo + chunk - 1)
+            await conn.execute(_PG_USERS_SQL.format(domain=EMAIL_DOMAIN), password_hash, lo, hi)
+            await conn.execute(_PG_SESSIONS_SQL, lo, hi, float(ACCESS_LIFETIME_SECONDS))
+            if last - first > chunk:
+                log(f"  authgate Postgres: users and sessions up to {hi:,}")
+        await conn.execute("VACUUM ANALYZE users")
+        await conn.execute("VACUUM ANALYZE sessions")
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
+def seed_authgate_sqlite(password_hash: str, count: int) -> None:
+    now = datetime.now(UTC)
+
+    def ts(value: datetime) -> str:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    db = sqlite3.connect(SQLITE_PATH)
+    try:
+        db.executemany(
+            "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+            (
+                (user_id(i), user_email(i), user_email(i), f"Bench User {i}", password_hash, ts(now), ts(now))
+                for i in range(1, count + 1)
+            ),
+        )
+        expires = ts(now + timedelta(seconds=ACCESS_LIFETIME_SECONDS))
+        refresh_expires = ts(now + timedelta(days=30))
+        db.executemany(
+            "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at,"
+            " last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    str(uuid.uuid4()),
+                    user_id(i),
+                    token_hash(raw_token(i)),
+                    token_hash(f"benchrefresh-{i}"),
+                    expires,
+                    refresh_expires,
+                    ts(now),
+                    ts(now),
+                )
+                for i in range(1, count + 1)
+            ),
+        )
+        db.commit()
+        db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+async def seed_fastapi_users(count: int, registered_hash: str) -> None:
+    """Bulk users (with the hash fastapi-users made for a registered user) and database-strategy tokens."""
+    conn = await pg_connect(FAU_SCHEMA)
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        await conn.execute(
+            f"""INSERT INTO "user" (id, email, hashed_password, is_active, is_superuser, is_verified)
+            SELECT md5('user' || i)::uuid, 'user' || i || '@{EMAIL_DOMAIN}', $1, true, false, true
+            FROM generate_series(1, $2::int) AS i""",
+            registered_hash,
+            count,
+        )
+        await conn.execute(
+            """INSERT INTO accesstoken (token, created_at, user_id)
+            SELECT 'benchtoken-' || lpad(i::text, 12, '0'), now(), md5('user' || i)::uuid
+            FROM generate_series(1, $1::int) AS i""",
+            count,
+        )
+        await conn.execute('VACUUM ANALYZE "user"')
+        await conn.execute("VACUUM ANALYZE accesstoken")
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions per server
+
+
+async def authgate_sign_in(server: Server, i: int) -> str:
+    body = json.dumps({"email": user_email(i), "password": PASSWORD}).encode()
+    status, headers, data = await http_request(
+        server.port,
+        "POST",
+        "/api/auth/sign-in",
+        body,
+        {"Content-Type": "application/json", "X-Authgate-Client": "true"},
+    )
+    if status != 200:
+        raise RuntimeError(f"{server.key} sign-in failed: {status} {data[:300]!r}")
+    return cookie_from(headers, "authgate_session")
+
+
+async def fau_register(server: Server, email: str) -> None:
+    body = json.dumps({"email": email, "password": PASSWORD}).encode()
+    status, _, data = await http_request(
+        server.port, "POST", "/auth/register", body, {"Content-Type": "application/json"}
+    )
+    if status != 201:
+        raise RuntimeError(f"fastapi-users register failed: {status} {data[:300]!r}")
+
+
+async def fau_login(server: Server, strategy: str, email: str) -> str:
+    body = urllib.parse.urlencode({"username": email, "password": PASSWORD}).encode()
+    status, headers, data = await http_request(
+        server.port, "POST", f"/auth/{strategy}/login", body, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    if status not in (200, 204):
+        raise RuntimeError(f"fastapi-users login failed: {status} {data[:300]!r}")
+    return cookie_from(headers, "fastapiusersauth")
+
+
+def sample_ids(count: int, population: int, rng: random.Random) -> list[int]:
+    return rng.sample(range(1, population + 1), min(count, population))
+
+
+def protected_requests(server: Server, tokens: Iterable[str]) -> list[tuple[str, str, dict[str, str], str | None]]:
+    return [
+        ("GET", "/api/private", {"Cookie": f"{server.cookie}={t}", "X-Authgate-Client": "true"}, None) for t in tokens
+    ]
+
+
+async def check_protected(server: Server, tokens: list[str]) -> None:
+    """Every server must answer `hello <email>` for the tokens it is loaded with, and 401 without one."""
+    for token in tokens[:5] + tokens[-5:]:
+        status, _, data = await http_request(
+            server.port,
+            "GET",
+            "/api/private",
+            headers={"Cookie": f"{server.cookie}={token}", "X-Authgate-Client": "true"},
+        )
+        if status != 200 or not data.decode().strip('"').startswith("hello user"):
+            raise RuntimeError(f"{server.key}: token {token[:20]}... got {status} {data[:200]!r}")
+    status, _, _ = await http_request(server.port, "GET", "/api/private", headers={"X-Authgate-Client": "true"})
+    if status != 401:
+        raise RuntimeError(f"{server.key}: no cookie gave {status}, expected 401")
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+
+
+def raw_argon2_rate(password_hash: str, seconds: float, threads: int = 2) -> float:
+    """argon2id verifies per second on `threads` threads in this process (argon2-cffi releases the GIL)."""
+    hasher = Argon2Hasher(type=Argon2Type.ID, **ARGON2)
+    deadline = time.monotonic() + seconds
+
+    def worker() -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            hasher.verify(password_hash, PASSWORD)
+            done += 1
+        return done
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        total = sum(f.result() for f in [pool.submit(worker) for _ in range(threads)])
+    return total / (time.monotonic() - started)
+
+
+async def bench_route(server: Server, script: Path, s: Settings, label: str) -> list[WrkResult]:
+    url = server.base + "/api/private"
+    runs = []
+    for n in range(s.runs):
+        result = await wrk(url, script, duration=s.duration, connections=s.connections, label=f"{label} run {n + 1}")
+        runs.append(result)
+    return runs
+
+
+async def explain(schema: str, sql: str, *args: Any) -> str:
+    conn = await pg_connect(schema)
+    try:
+        rows = await conn.fetch("EXPLAIN " + sql, *args)
+    finally:
+        await conn.close()
+    return "\n".join(r[0] for r in rows)
+
+
+async def lock_waits_during(task: asyncio.Task[Any], schema_hint: str) -> tuple[int, int, list[str]]:
+    """Poll pg_stat_activity every 10 ms while `task` runs: (samples, samples with a lock wait, examples)."""
+    conn = await pg_connect()
+    samples = waits = 0
+    examples: list[str] = []
+    try:
+        while not task.done():
+            rows = await conn.fetch(
+                "SELECT pid, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+            samples += 1
+            if rows:
+                waits += 1
+                if len(examples) < 5:
+                    examples.extend(f"{r['wait_event']}: {r['query']}" for r in rows)
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+    return samples, waits, examples
+
+
+async def insert_expired_sessions(count: int, users: int) -> None:
+    conn = await pg_connect(AUTHGATE_SCHEMA)
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        await conn.execute(
+            """INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at)
+            SELECT 'expired-' || i, md5('user' || (1 + i % $2))::uuid::text,
+                   encode(sha256(convert_to('expired-token-' || i, 'UTF8')), 'hex'),
+                   encode(sha256(convert_to('expired-refresh-' || i, 'UTF8')), 'hex'),
+                   now() - interval '31 days', now() - interval '1 day', now() - interval '31 days'
+            FROM generate_series(1, $1::int) AS i""",
+            count,
+            users,
+        )
+        await conn.execute("ANALYZE sessions")
+    finally:
+        await conn.close()
+
+
+async def count_rows(schema: str, table: str, where: str = "true") -> int:
+    conn = await pg_connect(schema)
+    try:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}"))
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# machine
+
+
+def machine_info(wrk_version: str, pg_version: str) -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    packages = [
+        "authgate",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "asyncpg",
+        "aiosqlite",
+        "argon2-cffi",
+        "fastapi",
+        "fastapi-users",
+        "fastapi-users-db-sqlalchemy",
+        "sqlalchemy",
+        "pwdlib",
+    ]
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu_model": cpu,
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgres": pg_version,
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": wrk_version,
+        "packages": ", ".join(f"{p} {version(p)}" for p in packages),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+async def run(s: Settings) -> dict[str, Any]:
+    RAW.mkdir(parents=True, exist_ok=True)
+    (RAW / "wrk.log").write_text("")
+    wrk_version = ensure_wrk()
+    conn = await pg_connect()
+    pg_version = (await conn.fetchval("SHOW server_version")).split()[0]
+    await conn.close()
+    results: dict[str, Any] = {
+        "settings": asdict(s),
+        "machine": machine_info(wrk_version, pg_version),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    rng = random.Random(1234)
+    log(f"machine: {results['machine']['cpus']} x {results['machine']['cpu_model']}, Postgres {pg_version}")
+
+    log(f"resetting schemas {AUTHGATE_SCHEMA}, {FAU_SCHEMA} and {SQLITE_PATH}")
+    await reset_databases()
+    hasher = Argon2Hasher(type=Argon2Type.ID, **ARGON2)
+    password_hash = hasher.hash(PASSWORD)
+    log(f"seeding {s.base_users:,} users with one session each (authgate Postgres and SQLite)")
+    await seed_authgate_pg(password_hash, 1, s.base_users)
+    seed_authgate_sqlite(password_hash, s.base_users)
+
+    floor, ag_pg, fau_db, fau_jwt, ag_sqlite = (
+        SERVERS[k] for k in ("floor", "authgate_pg", "fau_db", "fau_jwt", "authgate_sqlite")
+    )
+    servers = [floor, ag_pg, fau_db, fau_jwt, ag_sqlite]
+
+    # -- 1. protected route, side by side ---------------------------------------------------------
+    log("starting the five servers")
+    scripts: dict[str, Path] = {}
+    async with running(*servers):
+        # authgate (both stores): a few sessions through the real sign-in route, the rest seeded.
+        ids = sample_ids(TOKEN_SAMPLE, s.base_users, rng)
+        for server in (ag_pg, ag_sqlite):
+            http_tokens = [await authgate_sign_in(server, i) for i in ids[:HTTP_SIGNINS]]
+            tokens = http_tokens + [raw_token(i) for i in ids[HTTP_SIGNINS:]]
+            await check_protected(server, tokens)
+            scripts[server.key] = write_lua(f"protected-{server.key}", protected_requests(server, tokens))
+        # the floor reads authgate's Postgres tables: the same sessions.
+        pg_tokens = [raw_token(i) for i in ids]
+        await check_protected(floor, pg_tokens)
+        scripts[floor.key] = write_lua("protected-floor", protected_requests(floor, pg_tokens))
+        # fastapi-users: users through its register route, bulk copies of their hash, its own logins.
+        fau_ids = ids[:HTTP_SIGNINS]
+        for i in fau_ids:
+            await fau_register(fau_db, f"registered{i}@{EMAIL_DOMAIN}")
+        conn = await pg_connect(FAU_SCHEMA)
+        registered_hash = await conn.fetchval('SELECT hashed_password FROM "user" LIMIT 1')
+        await conn.close()
+        await seed_fastapi_users(s.base_users, registered_hash)
+        db_tokens = [await fau_login(fau_db, "db", user_email(i)) for i in fau_ids]
+        db_tokens += [raw_token(i) for i in ids[HTTP_SIGNINS:]]
+        await check_protected(fau_db, db_tokens)
+        scripts[fau_db.key] = write_lua("protected-fau_db", protected_requests(fau_db, db_tokens))
+        from fastapi_users.jwt import generate_jwt
+
+        jwt_tokens = [await fau_login(fau_jwt, "jwt", user_email(i)) for i in fau_ids]
+        jwt_tokens += [
+            generate_jwt({"sub": user_id(i), "aud": ["fastapi-users:auth"]}, SECRET, ACCESS_LIFETIME_SECONDS)
+            for i in ids[HTTP_SIGNINS:]
+        ]
+        await check_protected(fau_jwt, jwt_tokens)
+        scripts[fau_jwt.key] = write_lua("protected-fau_jwt", protected_requests(fau_jwt, jwt_tokens))
+
+        for server in servers:
+            log(f"warm-up {s.warmup:.0f} s: {server.label}")
+            await wrk(
+                server.base + "/api/private",
+                scripts[server.key],
+                duration=s.warmup,
+                connections=s.connections,
+                label=f"warm-up {server.key}",
+            )
+        runs: dict[str, list[WrkResult]] = {server.key: [] for server in servers}
+        for n in range(s.runs):
+            for server in servers:  # interleaved rounds, so drift hits every server alike
+                result = await wrk(
+                    server.base + "/api/private",
+                    scripts[server.key],
+                    duration=s.duration,
+                    connections=s.connections,
+                    label=f"protected {server.key} run {n + 1}",
+                )
+                runs[server.key].append(result)
+                log(
+                    f"round {n + 1}/{s.runs} {server.key:16s} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
+                    f"  errors {result.errors}"
+                )
+        results["protected"] = {
+            server.key: {
+                "label": server.label,
+                "median": asdict(WrkResult.median(runs[server.key])),
+                "runs": [asdict(r) for r in runs[server.key]],
+            }
+            for server in servers
+        }
+
+    # -- 2. sign-in throughput vs raw argon2id ----------------------------------------------------
+    log(f"raw argon2id verify rate, 2 threads, {s.signin_duration:.0f} s")
+    raw_rate = await asyncio.to_thread(raw_argon2_rate, password_hash, s.signin_duration)
+    log(f"  {raw_rate:.1f} verifies/s")
+    signin_ids = sample_ids(SIGNIN_USERS, s.base_users, rng)
+
+    def signin_script(name: str, id_list: list[int]) -> Path:
+        return write_lua(
+            name,
+            [
+                (
+                    "POST",
+                    "/api/auth/sign-in",
+                    {"Content-Type": "application/json", "X-Authgate-Client": "true"},
+                    json.dumps({"email": user_email(i), "password": PASSWORD}),
+                )
+                for i in id_list
+            ],
+        )
+
+    signin_lua = signin_script("signin", signin_ids)
+    session_lua = write_lua(
+        "session", [("GET", "/api/auth/session", {"Cookie": f"authgate_session={raw_token(i)}"}, None) for i in ids]
+    )
+    session_paced_lua = write_lua(
+        "session-paced",
+        [("GET", "/api/auth/session", {"Cookie": f"authgate_session={raw_token(i)}"}, None) for i in ids],
+        delay_ms=s.paced_delay_ms,
+    )
+
+    async with running(ag_pg):
+        url_signin = ag_pg.base + "/api/auth/sign-in"
+        url_session = ag_pg.base + "/api/auth/session"
+        await wrk(url_signin, signin_lua, duration=s.warmup, connections=s.signin_connections, label="signin warm-up")
+        signin = await wrk(
+            url_signin, signin_lua, duration=s.signin_duration, connections=s.signin_connections, label="signin"
+        )
+        log(f"sign-in: {signin.rps:.1f}/s p99 {signin.p99_ms:.0f} ms errors {signin.errors}")
+        results["signin"] = {"raw_argon2_per_s": raw_rate, "authgate": asdict(signin), "ratio": signin.rps / raw_rate}
+
+        # -- 3. /session p99: idle vs during a sign-in flood --------------------------------------
+        await wrk(url_session, session_lua, duration=s.warmup, connections=s.connections, label="session warm-up")
+        flood: dict[str, Any] = {}
+        for mode, script, conns in (
+            ("saturating", session_lua, s.connections),
+            ("paced", session_paced_lua, s.paced_connections),
+        ):
+            idle = await wrk(url_session, script, duration=s.duration, connections=conns, label=f"session idle {mode}")
+            flood_task = asyncio.create_task(
+                wrk(
+                    url_signin,
+                    signin_lua,
+                    duration=s.duration + 2,
+                    connections=s.signin_connections,
+                    label=f"signin flood ({mode})",
+                )
+            )
+            await asyncio.sleep(1.0)
+            during = await wrk(
+                url_session, script, duration=s.duration, connections=conns, label=f"session during flood {mode}"
+            )
+            flood_signin = await flood_task
+            flood[mode] = {
+                "connections": conns,
+                "idle": asdict(idle),
+                "during": asdict(during),
+                "flood_signin": asdict(flood_signin),
+                "p99_ratio": during.p99_ms / idle.p99_ms,
+            }
+            log(
+                f"/session {mode}: idle p99 {idle.p99_ms:.2f} ms ({idle.rps:.0f}/s), during flood "
+                f"p99 {during.p99_ms:.2f} ms ({during.rps:.0f}/s); sign-ins {flood_signin.rps:.1f}/s"
+            )
+        results["session_flood"] = flood
+
+    # -- 4. 10k vs 1M users -------------------------------------------------------------------
+    scale: dict[str, Any] = {"small_users": s.base_users}
+    sql_session = "SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token = $1"
+    sql_credentials = "SELECT id, password_hash FROM users WHERE email_key = $1"
+
+    async def scale_point(users: int) -> dict[str, Any]:
+        point_ids = sample_ids(TOKEN_SAMPLE, users, rng)
+        script = write_lua(f"protected-scale-{users}", protected_requests(ag_pg, [raw_token(i) for i in point_ids]))
+        sign = signin_script(f"signin-scale-{users}", sample_ids(SIGNIN_USERS, users, rng))
+        async with running(ag_pg):
+            await check_protected(ag_pg, [raw_token(i) for i in point_ids])
+            await wrk(
+                ag_pg.base + "/api/private",
+                script,
+                duration=s.warmup,
+                connections=s.connections,
+                label=f"scale {users} warm-up",
+            )
+            prot = WrkResult.median(await bench_route(ag_pg, script, s, f"scale {users}"))
+            sign_result = await wrk(
+                ag_pg.base + "/api/auth/sign-in",
+                sign,
+                duration=s.signin_duration,
+                connections=s.signin_connections,
+                label=f"signin scale {users}",
+            )
+        plans = {
+            "session": await explain(AUTHGATE_SCHEMA, sql_session, token_hash(raw_token(point_ids[0]))),
+            "credentials": await explain(AUTHGATE_SCHEMA, sql_credentials, user_email(point_ids[0])),
+        }
+        log(
+            f"{users:,} users: protected {prot.rps:.0f} req/s p99 {prot.p99_ms:.2f} ms; sign-in {sign_result.rps:.1f}/s"
+        )
+        return {
+            "users": users,
+            "sessions": await count_rows(AUTHGATE_SCHEMA, "sessions"),
+            "protected": asdict(prot),
+            "signin": asdict(sign_result),
+            "plans": plans,
+        }
+
+    scale["small"] = await scale_point(s.base_users)
+    log(f"growing authgate's Postgres tables to {s.large_users:,} users / sessions")
+    scale["seed_seconds"] = await seed_authgate_pg(password_hash, s.base_users + 1, s.large_users)
+    log(f"  took {scale['seed_seconds']:.0f} s")
+    scale["large"] = await scale_point(s.large_users)
+    results["scale"] = scale
+
+    # -- 5. cleanup of expired sessions under load --------------------------------------------
+    from authgate import Auth
+    from authgate.stores import PostgresStore
+
+    cleanup: dict[str, Any] = {"expired": s.expired_sessions}
+    script = write_lua(
+        "protected-cleanup",
+        protected_requests(ag_pg, [raw_token(i) for i in sample_ids(TOKEN_SAMPLE, s.large_users, rng)]),
+    )
+    async with running(ag_pg):  # its lifespan's first cleanup pass runs now, before the expired rows exist
+        await wrk(
+            ag_pg.base + "/api/private", script, duration=s.warmup, connections=s.connections, label="cleanup warm-up"
+        )
+        idle = await wrk(
+            ag_pg.base + "/api/private",
+            script,
+            duration=s.cleanup_wrk_duration,
+            connections=s.connections,
+            label="cleanup idle",
+        )
+        log(f"inserting {s.expired_sessions:,} expired sessions")
+        await insert_expired_sessions(s.expired_sessions, s.large_users)
+        auth = Auth(store=PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA), secret=SECRET)
+        await auth.open()
+        try:
+            load = asyncio.create_task(
+                wrk(
+                    ag_pg.base + "/api/private",
+                    script,
+                    duration=s.cleanup_wrk_duration,
+                    connections=s.connections,
+                    label="during cleanup",
+                )
+            )
+            await asyncio.sleep(0.5)
+            started = time.monotonic()
+            job = asyncio.create_task(auth.cleanup_expired_sessions())
+            samples, waits, examples = await lock_waits_during(job, AUTHGATE_SCHEMA)
+            deleted = await job
+            elapsed = time.monotonic() - started
+            during = await load
+        finally:
+            await auth.close()
+        remaining = await count_rows(AUTHGATE_SCHEMA, "sessions", "refresh_expires_at < now()")
+    cleanup.update(
+        {
+            "deleted": deleted,
+            "seconds": elapsed,
+            "remaining_expired": remaining,
+            "idle": asdict(idle),
+            "during": asdict(during),
+            "p99_ratio": during.p99_ms / idle.p99_ms,
+            "lock_samples": samples,
+            "lock_wait_samples": waits,
+            "lock_examples": examples,
+            "window_fraction": min(1.0, elapsed / s.cleanup_wrk_duration),
+        }
+    )
+    log(
+        f"cleanup: deleted {deleted:,} in {elapsed:.2f} s; protected p99 idle {idle.p99_ms:.2f} ms, during "
+        f"{during.p99_ms:.2f} ms; lock waits seen in {waits}/{samples} samples; errors {during.errors}"
+    )
+    results["cleanup"] = cleanup
+
+    if s.profile:
+        results["profile"] = await profile_protected(ag_pg, scripts[ag_pg.key], s)
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+async def profile_protected(server: Server, script: Path, s: Settings) -> dict[str, Any]:
+    """py-spy on the authgate server while wrk loads the protected route: where the time goes."""
+    from bench.profile import summarize
+
+    if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
+        log("py-spy not installed; skipping the profile")
+        return {}
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = RESULTS / "profile-authgate_pg.txt"
+    async with running(server):
+        await wrk(
+            server.base + "/api/private", script, duration=s.warmup, connections=s.connections, label="profile warm-up"
+        )
+        assert server.proc is not None
+        spy = await asyncio.create_subprocess_exec(
+            pyspy,
+            "record",
+            "--pid",
+            str(server.proc.pid),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--duration",
+            str(int(s.duration)),
+            "--output",
+            str(out),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await asyncio.sleep(0.5)
+        await wrk(server.base + "/api/private", script, duration=s.duration, connections=s.connections, label="profile")
+        await asyncio.wait_for(spy.wait(), timeout=s.duration + 30)
+    return summarize(out) if out.exists() else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    s = results["settings"]
+    prot = results["protected"]
+    lines: list[str] = []
+    add = lines.append
+    add(
+        f"Run {results['started']} .. {results['finished']}. Command: `scripts/bench`"
+        + (" (quick smoke settings: not comparable)" if s["quick"] else "")
+        + "."
+    )
+    add("")
+    add(
+        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory']} RAM, {m['os']}; Python {m['python']}; "
+        f"PostgreSQL {m['postgres']} and the servers and wrk all on this one machine; SQLite {m['sqlite']}; "
+        f"{m['wrk']}."
+    )
+    add("")
+    add(f"Versions: {m['packages']}.")
+    add("")
+    add(f"### Protected route (`GET /api/private` -> `hello <email>`), {s['base_users']:,} users")
+    add("")
+    add(
+        f"wrk -t1 -c{s['connections']} -d{s['duration']:.0f}s, {s['warmup']:.0f} s warm-up, median of {s['runs']} "
+        f"interleaved runs; each server one uvicorn worker; {TOKEN_SAMPLE} distinct sessions per server."
+    )
+    add("")
+    add("| server | req/s | p50 ms | p99 ms | vs floor | errors | runs (req/s) |")
+    add("|---|---:|---:|---:|---:|---:|---|")
+    floor_rps = prot["floor"]["median"]["rps"]
+    for entry in prot.values():
+        med = entry["median"]
+        add(
+            f"| {entry['label']} | {fmt(med['rps'])} | {fmt(med['p50_ms'], 2)} | {fmt(med['p99_ms'], 2)} | "
+            f"{med['rps'] / floor_rps:.2f}x | {med['errors']} | {', '.join(fmt(r['rps']) for r in entry['runs'])} |"
+        )
+    add("")
+    ag = prot["authgate_pg"]["median"]["rps"]
+    ratios = [
+        ("authgate Postgres / floor", ag / floor_rps),
+        ("authgate Postgres / fastapi-users database strategy", ag / prot["fau_db"]["median"]["rps"]),
+        ("authgate Postgres / fastapi-users JWT strategy", ag / prot["fau_jwt"]["median"]["rps"]),
+        ("authgate SQLite / floor", prot["authgate_sqlite"]["median"]["rps"] / floor_rps),
+        ("authgate SQLite / authgate Postgres", prot["authgate_sqlite"]["median"]["rps"] / ag),
+    ]
+    add("| ratio (req/s) | value |")
+    add("|---|---:|")
+    for name, value in ratios:
+        add(f"| {name} | {value:.2f}x |")
+    add("")
+
+    sign = results["signin"]
+    flood = results["session_flood"]
+    add("### Sign-in and `/session` under a sign-in flood (authgate, Postgres)")
+    add("")
+    add("| measurement | value |")
+    add("|---|---:|")
+    add(
+        f"| raw argon2id verify rate, t=2 m=19456 KiB p=1, 2 threads in one process | {fmt(sign['raw_argon2_per_s'], 1)}/s |"
+    )
+    add(
+        f"| sign-in throughput (wrk -c{s['signin_connections']}, {s['signin_duration']:.0f} s, "
+        f"POST /api/auth/sign-in) | {fmt(sign['authgate']['rps'], 1)}/s (p99 {fmt(sign['authgate']['p99_ms'])} ms, "
+        f"errors {sign['authgate']['errors']}) |"
+    )
+    add(f"| sign-in / raw argon2id | {sign['ratio']:.2f}x |")
+    for mode, entry in flood.items():
+        what = (
+            "saturating, wrk -c{c}"
+            if mode == "saturating"
+            else "paced, wrk -c{c} with " + str(s["paced_delay_ms"]) + " ms between requests"
+        ).format(c=entry["connections"])
+        add(f"| `/session` p99 idle ({what}) | {fmt(entry['idle']['p99_ms'], 2)} ms at {fmt(entry['idle']['rps'])}/s |")
+        add(
+            f"| `/session` p99 during the sign-in flood ({what}) | {fmt(entry['during']['p99_ms'], 2)} ms at "
+            f"{fmt(entry['during']['rps'])}/s; flood {fmt(entry['flood_signin']['rps'], 1)} sign-ins/s |"
+        )
+        add(f"| ratio during / idle ({mode}) | {entry['p99_ratio']:.2f}x |")
+    add("")
+
+    sc = results["scale"]
+    small, large = sc["small"], sc["large"]
+    add(f"### {small['users']:,} vs {large['users']:,} users (authgate, Postgres)")
+    add("")
+    add(
+        f"Growing the tables by {large['users'] - small['users']:,} users and as many sessions took "
+        f"{sc['seed_seconds']:.0f} s (generate_series)."
+    )
+    add("")
+    add("| users (sessions) | protected req/s | protected p99 ms | sign-ins/s | sign-in p99 ms |")
+    add("|---|---:|---:|---:|---:|")
+    for point in (small, large):
+        add(
+            f"| {point['users']:,} ({point['sessions']:,}) | {fmt(point['protected']['rps'])} | "
+            f"{fmt(point['protected']['p99_ms'], 2)} | {fmt(point['signin']['rps'], 1)} | "
+            f"{fmt(point['signin']['p99_ms'])} |"
+        )
+    add(
+        f"| large / small | {large['protected']['rps'] / small['protected']['rps']:.2f}x | "
+        f"{large['protected']['p99_ms'] / small['protected']['p99_ms']:.2f}x | "
+        f"{large['signin']['rps'] / small['signin']['rps']:.2f}x | |"
+    )
+    add("")
+    add(f"Plans at {large['users']:,} users:")
+    add("")
+    add("```")
+    add(large["plans"]["session"])
+    add("")
+    add(large["plans"]["credentials"])
+    add("```")
+    add("")
+
+    c = results["cleanup"]
+    add(f"### Cleanup of {c['expired']:,} expired sessions under load")
+    add("")
+    add(
+        f"`auth.cleanup_expired_sessions()` (batches of 1000, `FOR UPDATE SKIP LOCKED`) from a second process "
+        f"while wrk -c{s['connections']} loads the protected route for {s['cleanup_wrk_duration']:.0f} s "
+        f"(the cleanup covers {c['window_fraction'] * 100:.0f}% of that window)."
+    )
+    add("")
+    add("| measurement | value |")
+    add("|---|---:|")
+    add(f"| deleted / time | {c['deleted']:,} in {c['seconds']:.2f} s; {c['remaining_expired']} expired left |")
+    add(
+        f"| protected p99 idle / during cleanup | {fmt(c['idle']['p99_ms'], 2)} ms / {fmt(c['during']['p99_ms'], 2)} ms "
+        f"({c['p99_ratio']:.2f}x); max {fmt(c['during']['max_ms'], 1)} ms |"
+    )
+    add(f"| protected req/s idle / during cleanup | {fmt(c['idle']['rps'])} / {fmt(c['during']['rps'])} |")
+    add(f"| errors during cleanup | {c['during']['errors']} |")
+    add(
+        f"| pg_stat_activity samples with any backend waiting on a lock | {c['lock_wait_samples']} of {c['lock_samples']} |"
+    )
+    if c["lock_examples"]:
+        add(f"| lock waits seen | {'; '.join(c['lock_examples'])} |")
+    add("")
+
+    add("### Targets")
+    add("")
+    fau_ratio = ag / prot["fau_db"]["median"]["rps"]
+    paced = flood["paced"]["p99_ratio"]
+    sat = flood["saturating"]["p99_ratio"]
+    targets = [
+        ("protected route on Postgres >= 1.0x the floor", f"{ag / floor_rps:.2f}x", ag / floor_rps >= 1.0),
+        ("protected route on Postgres >= 8x fastapi-users (database strategy)", f"{fau_ratio:.2f}x", fau_ratio >= 8),
+        ("`/session` p99 during a sign-in flood <= 2x idle (paced load)", f"{paced:.2f}x", paced <= 2),
+        ("`/session` p99 during a sign-in flood <= 2x idle (saturating load)", f"{sat:.2f}x", sat <= 2),
+        ("sign-in throughput >= 0.8x raw argon2id on both cores", f"{sign['ratio']:.2f}x", sign["ratio"] >= 0.8),
+        (
+            "session check at 1M users within 10% of 10k",
+            f"{large['protected']['rps'] / small['protected']['rps']:.2f}x",
+            large["protected"]["rps"] >= 0.9 * small["protected"]["rps"],
+        ),
+        (
+            "sign-in at 1M users within 10% of 10k",
+            f"{large['signin']['rps'] / small['signin']['rps']:.2f}x",
+            large["signin"]["rps"] >= 0.9 * small["signin"]["rps"],
+        ),
+        (
+            "every lookup on an index at 1M users",
+            "see plans",
+            "Seq Scan" not in large["plans"]["session"] + large["plans"]["credentials"],
+        ),
+        (
+            "cleanup never makes a session check wait on a lock",
+            f"{c['lock_wait_samples']} lock-wait samples, {c['during']['errors']} errors",
+            c["lock_wait_samples"] == 0 and c["during"]["errors"] == 0,
+        ),
+    ]
+    add("| target | measured | |")
+    add("|---|---:|---|")
+    for name, value, ok in targets:
+        add(f"| {name} | {value} | {verdict(ok)} |")
+    add("")
+    if results.get("profile"):
+        add("### Profile of the authgate protected route (py-spy, event-loop thread)")
+        add("")
+        add("| function | inclusive | self |")
+        add("|---|---:|---:|")
+        for row in results["profile"]["top"]:
+            add(f"| `{row['function']}` | {row['inclusive']:.1f}% | {row['self']:.1f}% |")
+        add("")
+    return "\n".join(lines)
+
+
+def update_docs(markdown: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else ""
+    if DOCS_START in text and DOCS_END in text:
+        head, _, rest = text.partition(DOCS_START)
+        _, _, tail = rest.partition(DOCS_END)
+        text = f"{head}{DOCS_START}\n{markdown}\n{DOCS_END}{tail}"
+    else:
+        text = f"{text.rstrip()}\n\n## Latest results\n\n{DOCS_START}\n{markdown}\n{DOCS_END}\n"
+    DOCS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short smoke run; does not touch docs/")
+    parser.add_argument("--large-users", type=int, help="users for the scale test (default 1,000,000)")
+    parser.add_argument("--profile", action="store_true", help="also py-spy the authgate protected route")
+    parser.add_argument("--no-docs", action="store_true", help="write bench-results/ only")
+    args = parser.parse_args()
+    s = Settings.quick_settings() if args.quick else Settings()
+    if args.large_users:
+        s.large_users = args.large_users
+    if args.no_docs:
+        s.update_docs = False
+    s.profile = args.profile
+    results = asyncio.run(run(s))
+    markdown = render(results)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS / "latest.md").write_text("# authgate benchmark results\n\n" + markdown + "\n")
+    print()
+    print(markdown)
+    if s.update_docs:
+        update_docs(markdown)
+        log(f"updated {DOCS.relative_to(ROOT)}")
+    log(f"wrote {RESULTS.relative_to(ROOT)}/latest.md and latest.json; raw wrk output in {RAW.relative_to(ROOT)}/")
+
+
+if __name__ == "__main__":
+    main()

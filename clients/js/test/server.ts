@@ -1,0 +1,104 @@
+// Start a real `authgate demo` process for a test file: free port, temporary SQLite file, a fixed
+// secret, and short lifetimes when asked. Nothing is mocked: the client talks to the real routes.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+export interface DemoServer {
+  url: string;
+  logs: () => string;
+  stop: () => Promise<void>;
+}
+
+export interface DemoOptions {
+  accessTtl?: number;
+  refreshTtl?: number;
+}
+
+function authgateCommand(): string {
+  if (process.env.AUTHGATE_BIN) return process.env.AUTHGATE_BIN;
+  const venv = join(repoRoot, ".venv", "bin", "authgate");
+  return existsSync(venv) ? venv : "authgate";
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done();
+    else child.once("exit", () => done());
+  });
+}
+
+export async function startDemo(options: DemoOptions = {}): Promise<DemoServer> {
+  const dir = mkdtempSync(join(tmpdir(), "authgate-js-"));
+  const port = await freePort();
+  const args = ["demo", "--host", "127.0.0.1", "--port", String(port), "--database-url", `sqlite:///${join(dir, "demo.db")}`];
+  if (options.accessTtl) args.push("--access-ttl", String(options.accessTtl));
+  if (options.refreshTtl) args.push("--refresh-ttl", String(options.refreshTtl));
+  const child = spawn(authgateCommand(), args, {
+    env: { ...process.env, AUTHGATE_SECRET: "js-client-tests-secret-0123456789abcdefghijklmnop" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  let spawnError: Error | null = null;
+  child.once("error", (error) => (spawnError = error));
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited(child);
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (spawnError || child.exitCode !== null) {
+      await stop();
+      throw new Error(`authgate demo did not start (${spawnError ?? `exit ${child.exitCode}`}):\n${output}`);
+    }
+    try {
+      const response = await fetch(`${url}/api/auth/session`);
+      await response.body?.cancel();
+      break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`authgate demo did not answer GET /api/auth/session within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, logs: () => output, stop };
+}
+
+let counter = 0;
+/** A unique, valid email for each call, so tests never collide in one database. */
+export function uniqueEmail(label = "user"): string {
+  counter += 1;
+  return `${label}-${process.pid}-${Date.now()}-${counter}@example.com`;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -33,7 +33,9 @@ def test_round_trip_and_expiry() -> None:
 def test_token_made_by_joserfc_with_the_same_key_decodes() -> None:
     key = OctKey.import_key(derive_key(SECRET, SALT))
     payload = json.dumps({"sub": "u2", "exp": NOW + 100}).encode()
-    token = jwe.encrypt_compact({"alg": "dir", "enc": "A256CBC-HS512"}, payload, key, algorithms=["dir", "A256CBC-HS512"])
+    token = jwe.encrypt_compact(
+        {"alg": "dir", "enc": "A256CBC-HS512"}, payload, key, algorithms=["dir", "A256CBC-HS512"]
+    )
     assert JWECodec([SECRET], SALT).decode(token, now=NOW)["sub"] == "u2"
 
 
@@ -54,7 +56,8 @@ def test_rotation_old_secret_decrypts_until_removed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alg", "enc"), [("dir", "A256GCM"), ("dir", "A128CBC-HS256"), ("A256KW", "A256CBC-HS512"), ("none", "A256CBC-HS512")]
+    ("alg", "enc"),
+    [("dir", "A256GCM"), ("dir", "A128CBC-HS256"), ("A256KW", "A256CBC-HS512"), ("none", "A256CBC-HS512")],
 )
 def test_other_alg_or_enc_is_refused(alg: str, enc: str) -> None:
     token = JWECodec([SECRET], SALT).encode({"sub": "u1"}, max_age=60, now=NOW)
@@ -66,7 +69,9 @@ def test_other_alg_or_enc_is_refused(alg: str, enc: str) -> None:
 
 def test_real_a256gcm_token_with_the_right_key_is_still_refused() -> None:
     key = OctKey.import_key(derive_key(SECRET, SALT)[:32])
-    token = jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, b'{"exp": 1900000000}', key, algorithms=["dir", "A256GCM"])
+    token = jwe.encrypt_compact(
+        {"alg": "dir", "enc": "A256GCM"}, b'{"exp": 1900000000}', key, algorithms=["dir", "A256GCM"]
+    )
     with pytest.raises(InvalidJWE, match="only dir"):
         JWECodec([SECRET], SALT).decode(token, now=NOW)
 

@@ -71,13 +71,17 @@ async def test_password_is_nfkc_normalised(client: httpx.AsyncClient) -> None:
     full_width = "ｃｏｒｒｅｃｔ　ｈｏｒｓｅ　１２３"
     assert unicodedata.normalize("NFKC", full_width) == "correct horse 123"
     await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": full_width}, headers=CLIENT)
-    response = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": "correct horse 123"}, headers=CLIENT)
+    response = await client.post(
+        "/api/auth/sign-in", json={"email": EMAIL, "password": "correct horse 123"}, headers=CLIENT
+    )
     assert response.status_code == 200
 
 
 async def test_256_character_password_works_and_is_not_truncated(client: httpx.AsyncClient) -> None:
     long_password = "é" * 256  # 512 UTF-8 bytes, far past bcrypt's 72
-    assert (await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": long_password}, headers=CLIENT)).status_code == 200
+    assert (
+        await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": long_password}, headers=CLIENT)
+    ).status_code == 200
     near_miss = "é" * 255 + "e"
     response = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": near_miss}, headers=CLIENT)
     assert response.status_code == 401
@@ -133,7 +137,9 @@ async def test_imported_hash_verifies_and_is_rehashed_to_argon2id(store: object,
     imported_hash = IMPORTED[kind](PASSWORD)
     await auth.store.create_user(user, email_key=EMAIL, password_hash=imported_hash)
     async with client_for(auth) as client:
-        wrong = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": "not the password"}, headers=CLIENT)
+        wrong = await client.post(
+            "/api/auth/sign-in", json={"email": EMAIL, "password": "not the password"}, headers=CLIENT
+        )
         assert wrong.status_code == 401
         assert await auth.store.get_credentials(EMAIL) == (user, imported_hash)  # a failure upgrades nothing
         ok = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
@@ -166,7 +172,9 @@ async def test_breach_hook_refuses_password_and_writes_nothing(store: object, cl
 
     auth = Auth(store=store, secret=SECRET, clock=clock, passwords=PasswordOptions(is_breached=is_breached))  # type: ignore[arg-type]
     async with client_for(auth) as client:
-        response = await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": "password123"}, headers=CLIENT)
+        response = await client.post(
+            "/api/auth/sign-up", json={"email": EMAIL, "password": "password123"}, headers=CLIENT
+        )
     assert response.status_code == 400 and response.json()["field"] == "password"
     assert await auth.store.get_credentials(EMAIL) is None
     auth.hasher.close()

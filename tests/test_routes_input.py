@@ -144,7 +144,9 @@ async def test_malformed_sign_up_gets_400_naming_the_field(
     client: httpx.AsyncClient, auth: Auth, raw: str, field: str | None
 ) -> None:
     response = await client.post(
-        "/api/auth/sign-up", content=raw.encode("utf-8", "surrogatepass"), headers={**CLIENT, "Content-Type": "application/json"}
+        "/api/auth/sign-up",
+        content=raw.encode("utf-8", "surrogatepass"),
+        headers={**CLIENT, "Content-Type": "application/json"},
     )
     assert response.status_code == 400, response.text
     body = response.json()
@@ -165,17 +167,13 @@ async def test_invalid_utf8_body_gets_400(client: httpx.AsyncClient) -> None:
 async def test_sign_in_with_overlong_password_is_a_clear_400(client: httpx.AsyncClient, auth: Auth) -> None:
     await client.post("/api/auth/sign-up", json=GOOD, headers=CLIENT)
     before = await session_count(auth.store, EMAIL)
-    response = await client.post(
-        "/api/auth/sign-in", json={"email": EMAIL, "password": "p" * 257}, headers=CLIENT
-    )
+    response = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": "p" * 257}, headers=CLIENT)
     assert response.status_code == 400
     assert response.json()["field"] == "password"
     assert await session_count(auth.store, EMAIL) == before
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/auth/session", "/api/auth/sign-in", "/api/auth/nope", "/api/auth/sessions"]
-)
+@pytest.mark.parametrize("path", ["/api/auth/session", "/api/auth/sign-in", "/api/auth/nope", "/api/auth/sessions"])
 async def test_every_auth_response_is_no_store_json(client: httpx.AsyncClient, path: str) -> None:
     for method in ("GET", "POST"):
         response = await client.request(method, path, headers=CLIENT)

@@ -38,9 +38,7 @@ async def sign_up(client: httpx.AsyncClient) -> httpx.Response:
 
 async def refresh_with(client: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
     client.cookies.clear()
-    return await client.post(
-        "/api/auth/refresh", headers={**CLIENT, "Cookie": f"authgate_refresh={refresh_token}"}
-    )
+    return await client.post("/api/auth/refresh", headers={**CLIENT, "Cookie": f"authgate_refresh={refresh_token}"})
 
 
 async def test_sign_up_sets_both_cookies_with_design_attributes(client: httpx.AsyncClient) -> None:
@@ -113,7 +111,7 @@ async def test_protected_route_requires_header_then_session(client: httpx.AsyncC
     ["", "x" * 10_240, "tökén-" * 8, "abc\x00def" * 4, "a" * 15, "' OR 1=1 --" * 3, "%00%00%00%00%00%00%00%00"],
 )
 async def test_malformed_session_cookie_is_401_never_500(client: httpx.AsyncClient, cookie_value: str) -> None:
-    header = f"authgate_session={cookie_value}".encode("utf-8")
+    header = f"authgate_session={cookie_value}".encode()
     response = await client.get("/api/auth/session", headers=[(b"cookie", header)])
     assert response.status_code == 401
     assert response.json()["kind"] == "Unauthenticated"
@@ -156,9 +154,13 @@ async def test_refresh_rotates_both_tokens(client: httpx.AsyncClient, clock: Fak
     second = set_cookies(response)
     assert second["authgate_session"]["value"] != first["authgate_session"]["value"]
     assert second["authgate_refresh"]["value"] != first["authgate_refresh"]["value"]
-    session = await client.get("/api/auth/session", headers={"Cookie": f"authgate_session={second['authgate_session']['value']}"})
+    session = await client.get(
+        "/api/auth/session", headers={"Cookie": f"authgate_session={second['authgate_session']['value']}"}
+    )
     assert session.status_code == 200
-    old = await client.get("/api/auth/session", headers={"Cookie": f"authgate_session={first['authgate_session']['value']}"})
+    old = await client.get(
+        "/api/auth/session", headers={"Cookie": f"authgate_session={first['authgate_session']['value']}"}
+    )
     assert old.status_code == 401
 
 
@@ -185,7 +187,9 @@ async def test_refresh_reuse_after_grace_revokes_session(
     assert await session_count(auth.store, EMAIL) == 0
     # The thief's copy and the owner's new tokens are both dead now.
     assert (await refresh_with(client, rotated["authgate_refresh"]["value"])).status_code == 401
-    owner = await client.get("/api/auth/session", headers={"Cookie": f"authgate_session={rotated['authgate_session']['value']}"})
+    owner = await client.get(
+        "/api/auth/session", headers={"Cookie": f"authgate_session={rotated['authgate_session']['value']}"}
+    )
     assert owner.status_code == 401
 
 
@@ -215,7 +219,9 @@ async def test_parallel_refreshes_rotate_exactly_once(client: httpx.AsyncClient,
     assert len(rotations) == 1
     assert await session_count(auth.store, EMAIL) == 1
     new_access = set_cookies(rotations[0])["authgate_session"]["value"]
-    assert (await client.get("/api/auth/session", headers={"Cookie": f"authgate_session={new_access}"})).status_code == 200
+    assert (
+        await client.get("/api/auth/session", headers={"Cookie": f"authgate_session={new_access}"})
+    ).status_code == 200
 
 
 async def test_access_token_is_not_a_refresh_token(client: httpx.AsyncClient, auth: Auth) -> None:
@@ -304,7 +310,9 @@ async def test_bearer_token_reuse_after_grace_revokes(client: httpx.AsyncClient,
 
 async def test_session_list_and_revoke(client: httpx.AsyncClient, auth: Auth) -> None:
     await sign_up(client)
-    other = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD, "transport": "bearer"}, headers=CLIENT)
+    other = await client.post(
+        "/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD, "transport": "bearer"}, headers=CLIENT
+    )
     listed = (await client.get("/api/auth/sessions", headers=CLIENT)).json()["sessions"]
     assert len(listed) == 2 and sum(s["current"] for s in listed) == 1
     other_id = other.json()["session_id"]
@@ -317,14 +325,18 @@ async def test_session_list_and_revoke(client: httpx.AsyncClient, auth: Auth) ->
 async def test_revoke_all_other_sessions(client: httpx.AsyncClient, auth: Auth) -> None:
     await sign_up(client)
     for _ in range(3):
-        await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD, "transport": "bearer"}, headers=CLIENT)
+        await client.post(
+            "/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD, "transport": "bearer"}, headers=CLIENT
+        )
     assert (await client.delete("/api/auth/sessions?all=others", headers=CLIENT)).json() == {"revoked": 3}
     assert (await client.get("/api/auth/session")).status_code == 200
 
 
 async def test_cannot_revoke_another_users_session(client: httpx.AsyncClient, auth: Auth) -> None:
     bob = await client.post(
-        "/api/auth/sign-up", json={"email": "bob@example.com", "password": PASSWORD, "transport": "bearer"}, headers=CLIENT
+        "/api/auth/sign-up",
+        json={"email": "bob@example.com", "password": PASSWORD, "transport": "bearer"},
+        headers=CLIENT,
     )
     await sign_up(client)
     response = await client.delete(f"/api/auth/sessions?id={bob.json()['session_id']}", headers=CLIENT)

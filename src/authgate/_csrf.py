@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["new_csrf_cookie", "csrf_token_from_cookie", "csrf_matches"]
+__all__ = ["csrf_matches", "csrf_token_from_cookie", "new_csrf_cookie"]
 
 
 def _sign(secret: str, token: str) -> str:

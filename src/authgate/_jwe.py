@@ -21,7 +21,7 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
-__all__ = ["JWECodec", "InvalidJWE", "derive_key"]
+__all__ = ["InvalidJWE", "JWECodec", "derive_key"]
 
 _ALG, _ENC = "dir", "A256CBC-HS512"
 _ALLOWED_HEADER = {"alg", "enc", "kid"}

@@ -1,0 +1,24 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createAuthClient } from "../../src/index.js";
+import { CookieJar } from "../cookie-jar.js";
+import { sleep, startDemo, uniqueEmail, type DemoServer } from "../server.js";
+let server: DemoServer;
+beforeAll(async () => { server = await startDemo({ accessTtl: 2 }); });
+afterAll(async () => { await server?.stop(); });
+it("debug", async () => {
+  const mk = () => { const jar = new CookieJar(); return { jar, client: createAuthClient({ baseURL: server.url, fetch: jar.fetch }) }; };
+  const a = mk(), b = mk();
+  const email = uniqueEmail();
+  await a.client.signUp.email({ email, password: "correct horse battery" });
+  await b.client.signIn.email({ email, password: "correct horse battery" });
+  const bid = b.client.getState().session!.id;
+  console.log("a", a.client.getState().session!.id, "b", bid);
+  console.log(await a.client.revokeSession(bid));
+  console.log(await b.client.getSession());
+  for (const r of b.jar.requests) console.log(r.method, r.path, r.status);
+  for (const r of a.jar.requests) console.log("A", r.method, r.path, r.status);
+  await sleep(2200);
+  console.log(await b.client.listSessions());
+  for (const r of b.jar.requests) console.log(r.method, r.path, r.status);
+  console.log(server.logs());
+});

@@ -7,7 +7,12 @@ authgate catches broadly, so an unexpected exception is a bug that shows up, not
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
+    "AccountInUse",
     "AuthError",
+    "InvalidCheck",
+    "OAuthAccountNotLinked",
+    "OAuthCallbackError",
     "Configuration",
     "CredentialsSignin",
     "EmailInUse",
@@ -140,3 +145,33 @@ class MethodNotAllowed(AuthError):
     kind = "MethodNotAllowed"
     status_code = 405
     message = "Method not allowed"
+
+
+class AccessDenied(AuthError):
+    kind = "AccessDenied"
+    status_code = 403
+    message = "Sign-in was refused"
+
+
+class OAuthCallbackError(AuthError):
+    kind = "OAuthCallbackError"
+    status_code = 400
+    message = "The sign-in provider's answer could not be used"
+
+
+class InvalidCheck(AuthError):
+    kind = "InvalidCheck"
+    status_code = 400
+    message = "The sign-in attempt could not be verified (state, PKCE or nonce); start again"
+
+
+class OAuthAccountNotLinked(AuthError):
+    kind = "OAuthAccountNotLinked"
+    status_code = 409
+    message = "This email already belongs to an account; sign in with it first, then link this provider"
+
+
+class AccountInUse(OAuthAccountNotLinked):
+    """A provider identity that is already linked (to this or another user)."""
+
+    message = "This provider account is already linked to a user"

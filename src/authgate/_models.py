@@ -111,3 +111,28 @@ class RetiredRefresh:
 
     session_id: str
     retired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A provider identity (GitHub user 42, an OIDC `sub`) linked to a user. Provider tokens are
+    not kept: authgate signs people in and has no use for them, so a leak cannot expose them."""
+
+    user_id: str
+    provider: str
+    account_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuthEvent:
+    """One line of the audit trail: sign-ins, failures, refresh reuse, revocations."""
+
+    id: str
+    type: str
+    created_at: datetime
+    user_id: str | None = None
+    session_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    detail: dict[str, Any] | None = None

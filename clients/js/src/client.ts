@@ -95,6 +95,12 @@ function resolveBases(options: AuthClientOptions): { authBase: string; origin: s
   return { authBase: `${origin ?? ""}${path}${basePath}`.replace(/\/+$/, ""), origin };
 }
 
+/** Tabs and workers of one browser share cookies; clients elsewhere (Node) each have their own. */
+function inBrowser(): boolean {
+  const scope = globalThis as { document?: unknown; WorkerGlobalScope?: unknown };
+  return typeof scope.document !== "undefined" || typeof scope.WorkerGlobalScope !== "undefined";
+}
+
 function networkError(cause: unknown): AuthClientError {
   const message = cause instanceof Error ? cause.message : String(cause);
   return new AuthClientError(`Could not reach the server: ${message}`, "NetworkError", 0);
@@ -132,7 +138,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   const { authBase, origin } = resolveBases(options);
   const baseFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const refreshTimeoutMs = options.refreshTimeoutMs ?? 15_000;
-  const tabs = new TabCoordinator(authBase, options.crossTab ?? true);
+  const tabs = new TabCoordinator(authBase, options.crossTab ?? inBrowser());
 
   let state: AuthState = { status: "loading", user: null, session: null, error: null };
   const stateListeners = new Set<(state: AuthState) => void>();

@@ -118,8 +118,9 @@ export interface AuthClientOptions {
   /** The fetch to use (default: the global one). Node tests pass one that keeps cookies. */
   fetch?: FetchLike;
   /**
-   * Coordinate refreshes and sign-outs with other tabs (Web Locks + BroadcastChannel, where the
-   * platform has them). Default true.
+   * Coordinate refreshes, sign-ins and sign-outs with other tabs of this origin (Web Locks,
+   * BroadcastChannel, localStorage, where the platform has them). Default: true in browsers, where
+   * tabs share one cookie jar; false elsewhere (in Node each client keeps its own cookies).
    */
   crossTab?: boolean;
   /** Give up on a refresh request after this many milliseconds. Default 15000. */

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._models import RetiredRefresh, Session, User
+from .._models import Account, AuthEvent, RetiredRefresh, Session, User
 
 __all__ = ["Store", "StoredCredentials"]
 
@@ -84,3 +84,26 @@ class Store(Protocol):
     async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
         """Delete at most `limit` sessions whose refresh lifetime ended before `now`, without
         blocking concurrent session reads. Returns how many were deleted."""
+
+    async def update_user(self, user: User, *, email_key: str | None = None) -> None:
+        """Write a user's email, name, image, email_verified and updated_at (and the email key when
+        the email changed); raise `EmailInUse` when that key belongs to someone else."""
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete a user with its sessions and linked accounts. True when it existed."""
+
+    async def link_account(self, account: Account) -> None:
+        """Link a provider identity to a user; raise `AccountInUse` when the (provider,
+        account_id) pair is already linked to anyone."""
+
+    async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
+        """The user a provider identity is linked to."""
+
+    async def list_accounts(self, user_id: str) -> list[Account]:
+        """A user's linked provider identities, oldest first."""
+
+    async def record_event(self, event: AuthEvent) -> None:
+        """Append to the audit trail."""
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
+        """Audit events, newest first, optionally for one user."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .._errors import EmailInUse
-from .._models import RetiredRefresh, Session, User
+from .._errors import AccountInUse, EmailInUse
+from .._models import Account, AuthEvent, RetiredRefresh, Session, User
 from .base import StoredCredentials
 
 __all__ = ["MemoryStore"]
@@ -32,6 +32,8 @@ class MemoryStore:
         self._session_by_token: dict[str, str] = {}
         self._session_by_refresh: dict[str, str] = {}
         self._retired: dict[str, RetiredRefresh] = {}
+        self._accounts: dict[tuple[str, str], Account] = {}
+        self._events: list[AuthEvent] = []
 
     async def open(self) -> None:
         return None
@@ -139,3 +141,47 @@ class MemoryStore:
         for sid in doomed:
             await self.delete_session(sid)
         return len(doomed)
+
+    async def update_user(self, user: User, *, email_key: str | None = None) -> None:
+        if user.id not in self._users:
+            return
+        if email_key is not None:
+            owner = self._user_id_by_email.get(email_key)
+            if owner is not None and owner != user.id:
+                raise EmailInUse()
+            for key in [k for k, uid in self._user_id_by_email.items() if uid == user.id]:
+                del self._user_id_by_email[key]
+            self._user_id_by_email[email_key] = user.id
+        self._users[user.id] = user
+
+    async def delete_user(self, user_id: str) -> bool:
+        if user_id not in self._users:
+            return False
+        await self.delete_user_sessions(user_id)
+        for key in [k for k, a in self._accounts.items() if a.user_id == user_id]:
+            del self._accounts[key]
+        for key in [k for k, uid in self._user_id_by_email.items() if uid == user_id]:
+            del self._user_id_by_email[key]
+        del self._users[user_id], self._password_hashes[user_id]
+        return True
+
+    async def link_account(self, account: Account) -> None:
+        key = (account.provider, account.account_id)
+        if key in self._accounts:
+            raise AccountInUse()
+        self._accounts[key] = account
+
+    async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
+        account = self._accounts.get((provider, account_id))
+        return self._users.get(account.user_id) if account else None
+
+    async def list_accounts(self, user_id: str) -> list[Account]:
+        accounts = [a for a in self._accounts.values() if a.user_id == user_id]
+        return sorted(accounts, key=lambda a: a.created_at)
+
+    async def record_event(self, event: AuthEvent) -> None:
+        self._events.append(event)
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
+        events = [e for e in self._events if user_id is None or e.user_id == user_id]
+        return sorted(events, key=lambda e: e.created_at, reverse=True)[:limit]

@@ -293,3 +293,39 @@ describe("mfa.verify", () => {
     expect(JSON.parse(request.body!)).toEqual({ challenge: "c".repeat(43), code: "123456", trust_device: true });
   });
 });
+
+describe("crossTab (BroadcastChannel, as two tabs sharing one cookie jar)", () => {
+  it("sign-in, refresh and sign-out in one client are seen by the other", async () => {
+    const jar = new CookieJar();
+    const one = createAuthClient({ baseURL: server.url, fetch: jar.fetch, crossTab: true });
+    const two = createAuthClient({ baseURL: server.url, fetch: jar.fetch, crossTab: true });
+    const seen: AuthEvent[] = [];
+    two.onEvent((event) => seen.push(event));
+    try {
+      await two.getSession();
+      expect(two.getState().status).toBe("unauthenticated");
+      const email = uniqueEmail("tabs");
+      await one.signUp.email({ email, password: PASSWORD });
+      await expect.poll(() => two.getState().user?.email).toBe(email);
+
+      const { data } = await one.refresh();
+      await expect.poll(() => two.getState().session?.expires_at).toBe(data!.session.expires_at);
+
+      await one.signOut();
+      await expect.poll(() => two.getState().status).toBe("unauthenticated");
+      expect(seen.map((e) => e.type)).toEqual(["session-updated", "session-updated", "signed-out"]);
+      expect(seen.at(-1)).toEqual({ type: "signed-out", reason: "other-tab" });
+    } finally {
+      one.destroy();
+      two.destroy();
+    }
+  });
+
+  it("clients in one Node process do not talk to each other unless asked", async () => {
+    const { client } = await signedUp();
+    const { client: other } = newClient();
+    await client.signOut();
+    await sleep(50);
+    expect(other.getState().status).toBe("loading");
+  });
+});

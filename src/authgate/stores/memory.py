@@ -160,8 +160,8 @@ class MemoryStore:
         await self.delete_user_sessions(user_id)
         for key in [k for k, a in self._accounts.items() if a.user_id == user_id]:
             del self._accounts[key]
-        for key in [k for k, uid in self._user_id_by_email.items() if uid == user_id]:
-            del self._user_id_by_email[key]
+        for email_key in [k for k, uid in self._user_id_by_email.items() if uid == user_id]:
+            del self._user_id_by_email[email_key]
         del self._users[user_id], self._password_hashes[user_id]
         return True
 

@@ -92,6 +92,7 @@ class Settings:
     cleanup_wrk_duration: float = 10.0
     paced_connections: int = 4
     paced_delay_ms: int = 10
+    quiet_wait: float = 20.0  # longest wait for other processes on the host to go quiet before a run
     update_docs: bool = True
     profile: bool = False
     quick: bool = False
@@ -107,6 +108,7 @@ class Settings:
             expired_sessions=20_000,
             cleanup_wrk_duration=4.0,
             update_docs=False,
+            quiet_wait=2.0,
             quick=True,
         )
 
@@ -300,6 +302,7 @@ class WrkResult:
     max_ms: float
     errors: int  # socket errors + non-2xx/3xx answers
     non2xx: int
+    cpu: dict[str, float] | None = None
 
     @classmethod
     def median(cls, runs: list[WrkResult]) -> WrkResult:
@@ -314,7 +317,14 @@ class WrkResult:
             max_ms=max(r.max_ms for r in runs),
             errors=sum(r.errors for r in runs),
             non2xx=sum(r.non2xx for r in runs),
+            cpu=_mean_cpu([r.cpu for r in runs if r.cpu]),
         )
+
+
+def _mean_cpu(samples: list[dict[str, float]]) -> dict[str, float] | None:
+    if not samples:
+        return None
+    return {k: round(statistics.fmean(s[k] for s in samples), 2) for k in samples[0]}
 
 
 LUA_DONE = r"""
@@ -363,7 +373,11 @@ end
     return path
 
 
-async def wrk(url: str, script: Path, *, duration: float, connections: int, label: str) -> WrkResult:
+async def wrk(
+    url: str, script: Path, *, duration: float, connections: int, label: str, server: Server | None = None
+) -> WrkResult:
+    """One wrk run; with `server`, also where the CPU went meanwhile (see cpu_usage)."""
+    pid = server.proc.pid if server is not None and server.proc is not None else None
     cmd = [
         "wrk",
         "-t1",
@@ -377,8 +391,16 @@ async def wrk(url: str, script: Path, *, duration: float, connections: int, labe
         url,
     ]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    cpu = None
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=duration + 60)
+        communicate = asyncio.ensure_future(proc.communicate())
+        if server is not None and duration >= 2:
+            # CPU over the middle of the run, while wrk is alive (an exited process's time is gone).
+            await asyncio.sleep(0.4)
+            before = cpu_snapshot(pid)
+            await asyncio.sleep(duration - 0.8)
+            cpu = cpu_usage(before, cpu_snapshot(pid))
+        out, err = await asyncio.wait_for(communicate, timeout=duration + 60)
     except TimeoutError:
         proc.kill()
         raise
@@ -401,6 +423,7 @@ async def wrk(url: str, script: Path, *, duration: float, connections: int, labe
         max_ms=data["max_us"] / 1000,
         errors=socket_errors + data["status"],
         non2xx=data["status"],
+        cpu=cpu,
     )
 
 
@@ -412,6 +435,79 @@ def ensure_wrk() -> str:
         subprocess.run([*apt, "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "wrk"], check=True)
     out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return (out.stdout + out.stderr).splitlines()[0].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU accounting: where the machine's cores went during a measurement
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_ticks(stat_path: str) -> tuple[str, int]:
+    """(command name, utime + stime ticks) of one /proc/<pid>[/task/<tid>]/stat."""
+    with open(stat_path) as fh:
+        data = fh.read()
+    name = data[data.index("(") + 1 : data.rindex(")")]
+    fields = data[data.rindex(")") + 2 :].split()
+    return name, int(fields[11]) + int(fields[12])
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
+    """Cumulative CPU seconds: machine busy, the server's event-loop thread, its other threads
+    (the hash pool), Postgres backends, wrk."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]
+    snap = {
+        "wall": time.monotonic(),
+        "busy": (sum(values[:8]) - idle) / _TICK,
+        "server_loop": 0.0,
+        "server_threads": 0.0,
+        "postgres": 0.0,
+        "wrk": 0.0,
+    }
+    if server_pid is not None:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{server_pid}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    _, ticks = _proc_ticks(f"/proc/{server_pid}/task/{tid}/stat")
+                    snap["server_loop" if int(tid) == server_pid else "server_threads"] += ticks / _TICK
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            name, ticks = _proc_ticks(f"/proc/{pid}/stat")
+            if name == "postgres":
+                snap["postgres"] += ticks / _TICK
+            elif name == "wrk":
+                snap["wrk"] += ticks / _TICK
+    return snap
+
+
+async def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
+    """Wait (up to max_wait seconds) until the machine's busy cores over 1 s fall below threshold:
+    this host may be shared, and a neighbour's burst would otherwise land in one contender's run.
+    Our idle servers use next to nothing. Returns the busy cores of the last sample."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = cpu_snapshot(None)
+        await asyncio.sleep(1.0)
+        busy = cpu_usage(before, cpu_snapshot(None))["busy"]
+        if busy < threshold or time.monotonic() >= deadline:
+            return busy
+        await asyncio.sleep(1.0)
+
+
+def cpu_usage(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Cores used on average between two snapshots, per consumer; `other` is everything else on the
+    machine (other users of this host included)."""
+    wall = after["wall"] - before["wall"]
+    used = {k: max(0.0, after[k] - before[k]) / wall for k in before if k != "wall"}
+    used["other"] = max(
+        0.0, used["busy"] - used["server_loop"] - used["server_threads"] - used["postgres"] - used["wrk"]
+    )
+    return {k: round(v, 2) for k, v in used.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -658,7 +754,10 @@ async def bench_route(server: Server, script: Path, s: Settings, label: str) -> 
     url = server.base + "/api/private"
     runs = []
     for n in range(s.runs):
-        result = await wrk(url, script, duration=s.duration, connections=s.connections, label=f"{label} run {n + 1}")
+        await wait_for_quiet(s.quiet_wait)
+        result = await wrk(
+            url, script, duration=s.duration, connections=s.connections, label=f"{label} run {n + 1}", server=server
+        )
         runs.append(result)
     return runs
 
@@ -852,12 +951,14 @@ async def run(s: Settings) -> dict[str, Any]:
         runs: dict[str, list[WrkResult]] = {server.key: [] for server in servers}
         for n in range(s.runs):
             for server in servers:  # interleaved rounds, so drift hits every server alike
+                await wait_for_quiet(s.quiet_wait)
                 result = await wrk(
                     server.base + "/api/private",
                     scripts[server.key],
                     duration=s.duration,
                     connections=s.connections,
                     label=f"protected {server.key} run {n + 1}",
+                    server=server,
                 )
                 runs[server.key].append(result)
                 log(
@@ -874,9 +975,12 @@ async def run(s: Settings) -> dict[str, Any]:
         }
 
     # -- 2. sign-in throughput vs raw argon2id ----------------------------------------------------
+    # Measured before and after the sign-in runs (nothing else of ours running), averaged: the
+    # machine may be shared, and its speed drift then hits both sides of the ratio alike.
     log(f"raw argon2id verify rate, 2 threads, {s.signin_duration:.0f} s")
-    raw_rate = await asyncio.to_thread(raw_argon2_rate, password_hash, s.signin_duration)
-    log(f"  {raw_rate:.1f} verifies/s")
+    await wait_for_quiet(s.quiet_wait)
+    raw_before = await asyncio.to_thread(raw_argon2_rate, password_hash, s.signin_duration)
+    log(f"  {raw_before:.1f} verifies/s")
     signin_ids = sample_ids(SIGNIN_USERS, s.base_users, rng)
 
     def signin_script(name: str, id_list: list[int]) -> Path:
@@ -907,11 +1011,16 @@ async def run(s: Settings) -> dict[str, Any]:
         url_signin = ag_pg.base + "/api/auth/sign-in"
         url_session = ag_pg.base + "/api/auth/session"
         await wrk(url_signin, signin_lua, duration=s.warmup, connections=s.signin_connections, label="signin warm-up")
+        await wait_for_quiet(s.quiet_wait)
         signin = await wrk(
-            url_signin, signin_lua, duration=s.signin_duration, connections=s.signin_connections, label="signin"
+            url_signin,
+            signin_lua,
+            duration=s.signin_duration,
+            connections=s.signin_connections,
+            label="signin",
+            server=ag_pg,
         )
         log(f"sign-in: {signin.rps:.1f}/s p99 {signin.p99_ms:.0f} ms errors {signin.errors}")
-        results["signin"] = {"raw_argon2_per_s": raw_rate, "authgate": asdict(signin), "ratio": signin.rps / raw_rate}
 
         # -- 3. /session p99: idle vs during a sign-in flood --------------------------------------
         await wrk(url_session, session_lua, duration=s.warmup, connections=s.connections, label="session warm-up")
@@ -920,7 +1029,11 @@ async def run(s: Settings) -> dict[str, Any]:
             ("saturating", session_lua, s.connections),
             ("paced", session_paced_lua, s.paced_connections),
         ):
-            idle = await wrk(url_session, script, duration=s.duration, connections=conns, label=f"session idle {mode}")
+            await wait_for_quiet(s.quiet_wait)
+            idle = await wrk(
+                url_session, script, duration=s.duration, connections=conns, label=f"session idle {mode}", server=ag_pg
+            )
+            await wait_for_quiet(s.quiet_wait)
             flood_task = asyncio.create_task(
                 wrk(
                     url_signin,
@@ -932,7 +1045,12 @@ async def run(s: Settings) -> dict[str, Any]:
             )
             await asyncio.sleep(1.0)
             during = await wrk(
-                url_session, script, duration=s.duration, connections=conns, label=f"session during flood {mode}"
+                url_session,
+                script,
+                duration=s.duration,
+                connections=conns,
+                label=f"session during flood {mode}",
+                server=ag_pg,
             )
             flood_signin = await flood_task
             flood[mode] = {
@@ -947,6 +1065,18 @@ async def run(s: Settings) -> dict[str, Any]:
                 f"p99 {during.p99_ms:.2f} ms ({during.rps:.0f}/s); sign-ins {flood_signin.rps:.1f}/s"
             )
         results["session_flood"] = flood
+
+    log(f"raw argon2id verify rate again, 2 threads, {s.signin_duration:.0f} s")
+    await wait_for_quiet(s.quiet_wait)
+    raw_after = await asyncio.to_thread(raw_argon2_rate, password_hash, s.signin_duration)
+    log(f"  {raw_after:.1f} verifies/s")
+    raw_rate = (raw_before + raw_after) / 2
+    results["signin"] = {
+        "raw_argon2_per_s": raw_rate,
+        "raw_argon2_before_after": [raw_before, raw_after],
+        "authgate": asdict(signin),
+        "ratio": signin.rps / raw_rate,
+    }
 
     # -- 4. 10k vs 1M users -------------------------------------------------------------------
     scale: dict[str, Any] = {"small_users": s.base_users}
@@ -967,12 +1097,14 @@ async def run(s: Settings) -> dict[str, Any]:
                 label=f"scale {users} warm-up",
             )
             prot = WrkResult.median(await bench_route(ag_pg, script, s, f"scale {users}"))
+            await wait_for_quiet(s.quiet_wait)
             sign_result = await wrk(
                 ag_pg.base + "/api/auth/sign-in",
                 sign,
                 duration=s.signin_duration,
                 connections=s.signin_connections,
                 label=f"signin scale {users}",
+                server=ag_pg,
             )
         plans = {
             "session": await explain(AUTHGATE_SCHEMA, sql_session, token_hash(raw_token(point_ids[0]))),
@@ -1009,18 +1141,21 @@ async def run(s: Settings) -> dict[str, Any]:
         await wrk(
             ag_pg.base + "/api/private", script, duration=s.warmup, connections=s.connections, label="cleanup warm-up"
         )
+        await wait_for_quiet(s.quiet_wait)
         idle = await wrk(
             ag_pg.base + "/api/private",
             script,
             duration=s.cleanup_wrk_duration,
             connections=s.connections,
             label="cleanup idle",
+            server=ag_pg,
         )
         log(f"inserting {s.expired_sessions:,} expired sessions")
         await insert_expired_sessions(s.expired_sessions, s.large_users)
         auth = Auth(store=PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA), secret=SECRET)
         await auth.open()
         try:
+            await wait_for_quiet(s.quiet_wait)
             load = asyncio.create_task(
                 wrk(
                     ag_pg.base + "/api/private",
@@ -1028,6 +1163,7 @@ async def run(s: Settings) -> dict[str, Any]:
                     duration=s.cleanup_wrk_duration,
                     connections=s.connections,
                     label="during cleanup",
+                    server=ag_pg,
                 )
             )
             await asyncio.sleep(0.5)
@@ -1061,46 +1197,44 @@ async def run(s: Settings) -> dict[str, Any]:
     results["cleanup"] = cleanup
 
     if s.profile:
-        results["profile"] = await profile_protected(ag_pg, scripts[ag_pg.key], s)
+        loads = [
+            ("protected", "/api/private", scripts[ag_pg.key], s.connections),
+            ("signin", "/api/auth/sign-in", signin_lua, s.signin_connections),
+        ]
+        results["profile"] = await profile_authgate(ag_pg, loads, s)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     return results
 
 
-async def profile_protected(server: Server, script: Path, s: Settings) -> dict[str, Any]:
-    """py-spy on the authgate server while wrk loads the protected route: where the time goes."""
+async def profile_authgate(server: Server, loads: list[tuple[str, str, Path, int]], s: Settings) -> dict[str, Any]:
+    """py-spy (CPU samples, idle excluded, all threads) on the authgate server under each load:
+    (name, path, wrk script, connections). Raw stacks go to bench-results/profile-<name>.txt."""
     from bench.profile import summarize
 
-    if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(pyspy).exists():
         log("py-spy not installed; skipping the profile")
         return {}
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    out = RESULTS / "profile-authgate_pg.txt"
+    profiles: dict[str, Any] = {}
     async with running(server):
-        await wrk(
-            server.base + "/api/private", script, duration=s.warmup, connections=s.connections, label="profile warm-up"
-        )
         assert server.proc is not None
-        spy = await asyncio.create_subprocess_exec(
-            pyspy,
-            "record",
-            "--pid",
-            str(server.proc.pid),
-            "--format",
-            "raw",
-            "--rate",
-            "250",
-            "--nonblocking",
-            "--duration",
-            str(int(s.duration)),
-            "--output",
-            str(out),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        await asyncio.sleep(0.5)
-        await wrk(server.base + "/api/private", script, duration=s.duration, connections=s.connections, label="profile")
-        await asyncio.wait_for(spy.wait(), timeout=s.duration + 30)
-    return summarize(out) if out.exists() else {}
+        for name, path, script, connections in loads:
+            out = RESULTS / f"profile-{name}.txt"
+            await wrk(
+                server.base + path, script, duration=s.warmup, connections=connections, label=f"profile {name} warm-up"
+            )
+            spy = await asyncio.create_subprocess_exec(
+                pyspy, "record", "--pid", str(server.proc.pid), "--format", "raw", "--rate", "250", "--nonblocking",
+                "--duration", str(int(s.duration)), "--output", str(out),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            await asyncio.sleep(0.5)
+            await wrk(server.base + path, script, duration=s.duration, connections=connections, label=f"profile {name}")
+            await asyncio.wait_for(spy.wait(), timeout=s.duration + 30)
+            if out.exists():
+                profiles[name] = summarize(out, top=25)
+                log(f"profile {name}: {RESULTS.relative_to(ROOT)}/profile-{name}.txt")
+    return profiles
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1172,8 +1306,10 @@ def render(results: dict[str, Any]) -> str:
     add("")
     add("| measurement | value |")
     add("|---|---:|")
+    before, after = sign["raw_argon2_before_after"]
     add(
-        f"| raw argon2id verify rate, t=2 m=19456 KiB p=1, 2 threads in one process | {fmt(sign['raw_argon2_per_s'], 1)}/s |"
+        f"| raw argon2id verify rate, t=2 m=19456 KiB p=1, 2 threads in one process (mean of before / after) | "
+        f"{fmt(sign['raw_argon2_per_s'], 1)}/s ({fmt(before, 1)} / {fmt(after, 1)}) |"
     )
     add(
         f"| sign-in throughput (wrk -c{s['signin_connections']}, {s['signin_duration']:.0f} s, "
@@ -1252,6 +1388,33 @@ def render(results: dict[str, Any]) -> str:
         add(f"| lock waits seen | {'; '.join(c['lock_examples'])} |")
     add("")
 
+    add("### Where the CPU went (average cores busy, of " + m["cpus"] + ")")
+    add("")
+    add(
+        "From /proc during each measurement: the server's event-loop thread, its other threads (authgate's"
+        " hash pool, aiosqlite's thread, FastAPI's threadpool), all Postgres backends, wrk, and everything"
+        " else on the machine (`other`: processes that are not part of this benchmark)."
+    )
+    add("")
+    add("| measurement | busy | server loop | server threads | postgres | wrk | other |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
+    cpu_rows: list[tuple[str, dict[str, float] | None]] = [
+        (f"protected, {entry['label']}", entry["median"].get("cpu")) for entry in prot.values()
+    ]
+    cpu_rows.append(("sign-in flood alone", sign["authgate"].get("cpu")))
+    for mode, entry in flood.items():
+        cpu_rows.append((f"`/session` {mode}, idle", entry["idle"].get("cpu")))
+        cpu_rows.append((f"`/session` {mode}, during sign-in flood", entry["during"].get("cpu")))
+    cpu_rows.append(("protected, before cleanup", c["idle"].get("cpu")))
+    cpu_rows.append(("protected, during cleanup", c["during"].get("cpu")))
+    for name, cpu in cpu_rows:
+        if cpu:
+            add(
+                f"| {name} | {cpu['busy']:.2f} | {cpu['server_loop']:.2f} | {cpu['server_threads']:.2f} | "
+                f"{cpu['postgres']:.2f} | {cpu['wrk']:.2f} | {cpu['other']:.2f} |"
+            )
+    add("")
+
     add("### Targets")
     add("")
     fau_ratio = ag / prot["fau_db"]["median"]["rps"]
@@ -1289,13 +1452,18 @@ def render(results: dict[str, Any]) -> str:
     for name, value, ok in targets:
         add(f"| {name} | {value} | {verdict(ok)} |")
     add("")
-    if results.get("profile"):
-        add("### Profile of the authgate protected route (py-spy, event-loop thread)")
+    for name, prof in (results.get("profile") or {}).items():
+        add(f"### Profile: authgate {name} (py-spy, {prof['samples']} CPU samples, idle excluded, all threads)")
         add("")
         add("| function | inclusive | self |")
         add("|---|---:|---:|")
-        for row in results["profile"]["top"]:
+        for row in prof["top"]:
             add(f"| `{row['function']}` | {row['inclusive']:.1f}% | {row['self']:.1f}% |")
+        add("")
+        add("| top self time | self |")
+        add("|---|---:|")
+        for row in prof["top_self"][:15]:
+            add(f"| `{row['function']}` | {row['self']:.1f}% |")
         add("")
     return "\n".join(lines)
 
@@ -1315,7 +1483,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short smoke run; does not touch docs/")
     parser.add_argument("--large-users", type=int, help="users for the scale test (default 1,000,000)")
-    parser.add_argument("--profile", action="store_true", help="also py-spy the authgate protected route")
+    parser.add_argument(
+        "--profile", action="store_true", help="also py-spy authgate under the protected-route and sign-in loads"
+    )
     parser.add_argument("--no-docs", action="store_true", help="write bench-results/ only")
     args = parser.parse_args()
     s = Settings.quick_settings() if args.quick else Settings()

@@ -1,4 +1,5 @@
-"""Schema and migrations: idempotence, concurrency, SCHEMA_SQL == migrations, AuthInGo takeover, indexes."""
+"""Schema and migrations: idempotence, concurrency, SCHEMA_SQL == migrations, AuthInGo takeover, upgrades from
+an older authgate, indexes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ import bcrypt
 import pytest
 
 from authgate.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_SQL
-from authgate.stores.postgres import CREDENTIALS_SQL, SESSION_BY_ACCESS_SQL, PostgresStore, apply_schema
+from authgate.schema._postgres import VERSION_TABLE_SQL as PG_VERSION_TABLE_SQL
+from authgate.schema._sqlite import VERSION_TABLE_SQL as SQLITE_VERSION_TABLE_SQL
+from authgate.stores.postgres import (
+    CREDENTIALS_SQL,
+    SESSION_BY_ACCESS_SQL,
+    USER_EVENTS_SQL,
+    PostgresStore,
+    apply_schema,
+)
 from authgate.stores.sqlite import SQLiteStore
 
 # Seed 004: AuthInGo's Postgres adapter schema, verbatim.
@@ -42,6 +51,10 @@ CREATE INDEX IF NOT EXISTS idx_sessions_refresh_token ON sessions(refresh_token)
 CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at);
 CREATE INDEX IF NOT EXISTS idx_sessions_refresh_expires_at ON sessions(refresh_expires_at);
 """
+
+
+ALL_VERSIONS = list(range(1, LATEST_VERSION + 1))
+AUTHGATE_TABLES = "auth_events, accounts, retired_refresh_tokens, sessions, users, authgate_schema_version"
 
 
 def sha256_hex(value: str) -> str:
@@ -75,8 +88,8 @@ async def _pg_catalog(conn: asyncpg.Connection) -> dict[str, Any]:
 async def test_postgres_apply_schema_twice_applies_each_migration_once(pg_conn: asyncpg.Connection) -> None:
     assert await apply_schema(pg_conn) == [m.version for m in MIGRATIONS["postgres"]]
     assert await apply_schema(pg_conn) == []
-    versions = await pg_conn.fetch("SELECT version FROM authgate_schema_version")
-    assert [r["version"] for r in versions] == [LATEST_VERSION]
+    versions = await pg_conn.fetch("SELECT version FROM authgate_schema_version ORDER BY version")
+    assert [r["version"] for r in versions] == ALL_VERSIONS
 
 
 async def test_postgres_concurrent_apply_schema_applies_each_migration_once(
@@ -88,8 +101,8 @@ async def test_postgres_concurrent_apply_schema_applies_each_migration_once(
     finally:
         for conn in conns:
             await conn.close()
-    assert sorted(results) == [[], [], [], [1]]
-    assert await pg_conn.fetchval("SELECT count(*) FROM authgate_schema_version") == 1
+    assert sorted(results) == [[], [], [], ALL_VERSIONS]
+    assert await pg_conn.fetchval("SELECT count(*) FROM authgate_schema_version") == LATEST_VERSION
 
 
 async def test_postgres_concurrent_store_open_on_one_schema_succeeds(pg_url: str, pg_schema: str) -> None:
@@ -102,7 +115,7 @@ async def test_postgres_concurrent_store_open_on_one_schema_succeeds(pg_url: str
 async def test_postgres_apply_schema_accepts_a_pool(pg_url: str, pg_schema: str) -> None:
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=1, server_settings={"search_path": pg_schema})
     try:
-        assert await apply_schema(pool) == [1]
+        assert await apply_schema(pool) == ALL_VERSIONS
         assert await apply_schema(pool) == []
     finally:
         await pool.close()
@@ -155,7 +168,7 @@ async def test_authingo_database_is_taken_over_keeping_users_and_hashing_tokens(
         refresh,
     )
 
-    assert await apply_schema(pg_conn) == [1]
+    assert await apply_schema(pg_conn) == ALL_VERSIONS
 
     user = await pg_conn.fetchrow("SELECT * FROM users")
     assert user is not None
@@ -195,9 +208,49 @@ async def test_authingo_takeover_ends_with_the_same_schema_as_a_fresh_database(
     await pg_conn.execute(AUTHINGO_SCHEMA)
     await apply_schema(pg_conn)
     taken_over = await _pg_catalog(pg_conn)
-    await pg_conn.execute("DROP TABLE retired_refresh_tokens, sessions, users, authgate_schema_version")
+    await pg_conn.execute(f"DROP TABLE {AUTHGATE_TABLES}")
     await apply_schema(pg_conn)
     assert await _pg_catalog(pg_conn) == taken_over
+
+
+async def _pg_apply_up_to(conn: asyncpg.Connection, version: int) -> None:
+    """What an older authgate release left behind: migrations 1..version and their version rows."""
+    async with conn.transaction():
+        await conn.execute(PG_VERSION_TABLE_SQL)
+        for migration in MIGRATIONS["postgres"][:version]:
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO authgate_schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
+
+
+async def test_postgres_version_1_database_upgrades_to_the_same_schema_as_a_fresh_one(
+    pg_conn: asyncpg.Connection,
+) -> None:
+    await apply_schema(pg_conn)
+    fresh = await _pg_catalog(pg_conn)
+    await pg_conn.execute(f"DROP TABLE {AUTHGATE_TABLES}")
+    await _pg_apply_up_to(pg_conn, 1)
+    await pg_conn.execute(
+        "INSERT INTO users (id, email, email_key, created_at, updated_at)"
+        " VALUES ('u1', 'ada@example.com', 'ada@example.com', now(), now())"
+    )
+    assert await apply_schema(pg_conn) == ALL_VERSIONS[1:]
+    assert await _pg_catalog(pg_conn) == fresh
+    assert await pg_conn.fetchval("SELECT id FROM users") == "u1"
+
+
+async def test_postgres_application_accounts_table_fails_migration_2_and_changes_nothing(
+    pg_conn: asyncpg.Connection,
+) -> None:
+    await _pg_apply_up_to(pg_conn, 1)
+    await pg_conn.execute("CREATE TABLE accounts (id SERIAL PRIMARY KEY, user_id VARCHAR(255), balance INTEGER)")
+    with pytest.raises(asyncpg.DuplicateTableError):
+        await apply_schema(pg_conn)
+    assert await pg_conn.fetchval("SELECT to_regclass('auth_events')") is None
+    assert await pg_conn.fetchval("SELECT max(version) FROM authgate_schema_version") == 1
+    assert await pg_conn.fetchval("SELECT to_regclass('idx_accounts_user_id')") is None
 
 
 async def test_failed_migration_leaves_the_database_untouched(pg_conn: asyncpg.Connection) -> None:
@@ -254,6 +307,25 @@ async def test_session_and_credentials_lookups_use_indexes(
         await conn.close()
 
 
+async def test_audit_events_of_one_user_are_listed_through_the_index(
+    pg_store: PostgresStore, pg_url: str, pg_schema: str
+) -> None:
+    conn = await asyncpg.connect(pg_url, server_settings={"search_path": pg_schema})
+    try:
+        await conn.execute(
+            "INSERT INTO auth_events (id, type, user_id, created_at)"
+            " SELECT 'e' || g, 'signin', 'u' || (g % 50), now() - g * interval '1 second'"
+            " FROM generate_series(1, 20000) g"
+        )
+        await conn.execute("ANALYZE auth_events")
+        # 400 events for this user, 100 wanted: read in order from the index, no sort.
+        plan = await _explain(conn, USER_EVENTS_SQL, "u25", 100)
+        assert "Seq Scan" not in plan and "Sort" not in plan, plan
+        assert "Index Scan using idx_auth_events_user_id_created_at" in plan, plan
+    finally:
+        await conn.close()
+
+
 # -- SQLite -----------------------------------------------------------------------------------------
 
 
@@ -279,7 +351,8 @@ async def test_sqlite_open_twice_applies_each_migration_once(tmp_path: Path) -> 
         await store.open()
         await store.close()
     with sqlite3.connect(tmp_path / "a.db") as conn:
-        assert conn.execute("SELECT version FROM authgate_schema_version").fetchall() == [(LATEST_VERSION,)]
+        versions = conn.execute("SELECT version FROM authgate_schema_version ORDER BY version").fetchall()
+        assert versions == [(v,) for v in ALL_VERSIONS]
 
 
 async def test_sqlite_concurrent_open_of_one_file_succeeds(tmp_path: Path) -> None:
@@ -288,7 +361,7 @@ async def test_sqlite_concurrent_open_of_one_file_succeeds(tmp_path: Path) -> No
     for store in stores:
         await store.close()
     with sqlite3.connect(tmp_path / "a.db") as conn:
-        assert conn.execute("SELECT count(*) FROM authgate_schema_version").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM authgate_schema_version").fetchone() == (LATEST_VERSION,)
 
 
 async def test_sqlite_schema_sql_builds_the_same_schema_as_the_migrations(tmp_path: Path) -> None:
@@ -304,7 +377,52 @@ async def test_sqlite_schema_sql_builds_the_same_schema_as_the_migrations(tmp_pa
     await store.open()
     await store.close()
     with sqlite3.connect(tmp_path / "from_text.db") as conn:
-        assert conn.execute("SELECT count(*) FROM authgate_schema_version").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM authgate_schema_version").fetchone() == (LATEST_VERSION,)
+
+
+def _sqlite_apply_up_to(path: Path, version: int) -> None:
+    """What an older authgate release left behind: migrations 1..version and their version rows."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(SQLITE_VERSION_TABLE_SQL)
+        for migration in MIGRATIONS["sqlite"][:version]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO authgate_schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, "2031-01-01T00:00:00.000000+00:00"),
+            )
+    # sqlite3's context manager commits but does not close.
+    conn.close()
+
+
+async def test_sqlite_version_1_database_upgrades_to_the_same_schema_as_a_fresh_one(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "fresh.db")
+    await store.open()
+    await store.close()
+    _sqlite_apply_up_to(tmp_path / "old.db", 1)
+    store = SQLiteStore(tmp_path / "old.db")
+    await store.open()
+    await store.close()
+    assert _sqlite_catalog(tmp_path / "old.db") == _sqlite_catalog(tmp_path / "fresh.db")
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        versions = conn.execute("SELECT version FROM authgate_schema_version ORDER BY version").fetchall()
+    conn.close()
+    assert versions == [(v,) for v in ALL_VERSIONS]
+
+
+async def test_sqlite_application_accounts_table_fails_migration_2_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    _sqlite_apply_up_to(path, 1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, user_id TEXT, balance INTEGER)")
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        await SQLiteStore(path).open()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM authgate_schema_version").fetchone() == (1,)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    conn.close()
+    assert "auth_events" not in tables and "idx_accounts_user_id" not in tables
 
 
 def test_both_dialects_have_schema_sql_and_the_same_latest_version() -> None:

@@ -60,6 +60,10 @@ class SessionOptions:
     refresh_grace: timedelta = timedelta(seconds=10)
     cleanup_interval: timedelta = timedelta(hours=1)
     cleanup_batch_size: int = 1000
+    # "database" (opaque tokens, needs a store) or "jwt" (JWE cookie). None picks: store -> database.
+    strategy: Literal["database", "jwt"] | None = None
+    # JWT strategy: the cookie is re-issued by GET /session once it is older than this.
+    update_age: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class PasswordOptions:
 class AuthConfig:
     """Everything `Auth` needs besides its store. Built by `Auth(...)`; validated on construction."""
 
-    secret: str
+    # One secret, or a list to rotate keys: the first signs and encrypts, all of them decrypt.
+    secret: str | tuple[str, ...]
     base_path: str = "/api/auth"
     base_url: str | None = None
     trusted_origins: tuple[str, ...] = ()
@@ -88,7 +93,7 @@ class AuthConfig:
     clock: Clock = utc_now
 
     def __post_init__(self) -> None:
-        if len(self.secret) < 32:
+        if not self.secrets or any(len(secret) < 32 for secret in self.secrets):
             raise Configuration("secret must be at least 32 characters; generate one with `authgate secret`")
         if not self.base_path.startswith("/") or self.base_path.endswith("/"):
             raise Configuration("base_path must start with '/' and not end with one, e.g. '/api/auth'")
@@ -106,6 +111,14 @@ class AuthConfig:
             raise Configuration("lifetimes must satisfy 0 < access <= refresh <= absolute")
         if not 0 < self.passwords.min_length <= self.passwords.max_length:
             raise Configuration("password lengths must satisfy 0 < min_length <= max_length")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self.secret,) if isinstance(self.secret, str) else tuple(self.secret)
+
+    @property
+    def signing_secret(self) -> str:
+        return self.secrets[0]
 
     @property
     def own_origin(self) -> str | None:

@@ -1,5 +1,5 @@
-"""`Auth`: the framework-free engine. Every rule about users, passwords and sessions lives here;
-the HTTP layer only parses requests and the store only persists."""
+"""`Auth`: the framework-free engine. Every rule about users, passwords and sessions lives here
+(and in `_sessions.py` / `_oauth.py`); the HTTP layer only parses requests and the store only persists."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import contextlib
 import logging
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -17,23 +16,26 @@ from email_validator import EmailNotValidError, validate_email
 
 from ._config import AuthConfig, Clock, CookieOptions, PasswordOptions, SessionOptions, utc_now
 from ._errors import (
+    AccessDenied,
     AuthError,
+    Configuration,
     CredentialsSignin,
-    InvalidRefreshToken,
     InvalidRequest,
-    RefreshTokenReuse,
     SessionExpired,
     Unauthenticated,
 )
-from ._models import AuthSession, RequestMeta, Session, SignInResult, Tokens, User
+from ._hooks import Callbacks, Events
+from ._models import AuthEvent, AuthSession, RequestMeta, Session, SignInResult, User
 from ._passwords import PasswordHasher
-from ._tokens import hash_token, looks_like_token, new_token
+from ._sessions import DatabaseSessions, JWTSessions
 from .stores.base import Store
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
     from ._http.app import AuthApp
+    from ._oauth import OAuthFlow
+    from .providers import OAuthProvider
 
 __all__ = ["Auth", "normalize_email"]
 
@@ -41,7 +43,6 @@ logger = logging.getLogger("authgate")
 
 _MAX_EMAIL = 254
 _MAX_NAME = 255
-_MAX_USER_AGENT = 512
 
 
 def normalize_email(email: str) -> tuple[str, str]:
@@ -61,27 +62,34 @@ def normalize_email(email: str) -> tuple[str, str]:
 
 
 class Auth:
-    """Email/password sign-up and sign-in with opaque, hashed, rotating database sessions.
+    """Email/password and provider sign-in with database sessions (opaque, hashed, rotating) or
+    JWT sessions (JWE cookies).
 
     >>> auth = Auth(store=SQLiteStore("sqlite:///app.db"), secret=os.environ["AUTHGATE_SECRET"])
     >>> app = Starlette(routes=[Mount("/api/auth", app=auth.asgi_app)], lifespan=auth.lifespan)
+
+    With no store the JWT strategy is used and only provider sign-in is available (there is
+    nowhere to keep passwords).
     """
 
     def __init__(
         self,
-        store: Store,
+        store: Store | None = None,
         *,
-        secret: str,
+        secret: str | Sequence[str],
         base_path: str = "/api/auth",
         base_url: str | None = None,
-        trusted_origins: tuple[str, ...] | list[str] = (),
+        trusted_origins: Sequence[str] = (),
         cookies: CookieOptions | None = None,
         sessions: SessionOptions | None = None,
         passwords: PasswordOptions | None = None,
+        providers: Sequence[OAuthProvider] = (),
+        callbacks: Callbacks | None = None,
+        events: Events | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.config = AuthConfig(
-            secret=secret,
+            secret=secret if isinstance(secret, str) else tuple(secret),
             base_path=base_path,
             base_url=base_url,
             trusted_origins=tuple(trusted_origins),
@@ -90,10 +98,33 @@ class Auth:
             passwords=passwords or PasswordOptions(),
             clock=clock,
         )
-        self.store = store
+        self._store = store
+        self.callbacks = callbacks or Callbacks()
+        self.events = events or Events()
+        self.providers = {provider.id: provider for provider in providers}
+        if len(self.providers) != len(providers) or "credentials" in self.providers or "passkey" in self.providers:
+            raise Configuration("provider ids must be unique and not 'credentials' or 'passkey'")
+        strategy = self.config.sessions.strategy or ("database" if store is not None else "jwt")
+        if strategy == "database":
+            if store is None:
+                raise Configuration("the database session strategy needs a store")
+            self.sessions: DatabaseSessions | JWTSessions = DatabaseSessions(self.config, store, self._audit)
+        else:
+            self.sessions = JWTSessions(self.config, self.callbacks)
         self.hasher = PasswordHasher(self.config.passwords.algorithm, workers=self.config.passwords.hash_workers)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store; Configuration when there is none (JWT strategy without users)."""
+        if self._store is None:
+            raise Configuration("this operation needs a store")
+        return self._store
+
+    @property
+    def has_store(self) -> bool:
+        return self._store is not None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -105,14 +136,15 @@ class Auth:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if not self._opened:
-                await self.store.open()
+                if self._store is not None:
+                    await self._store.open()
                 self._opened = True
 
     async def close(self) -> None:
-        """Close the store and the hashing pool."""
-        if self._opened:
-            await self.store.close()
-            self._opened = False
+        """Close the store."""
+        if self._opened and self._store is not None:
+            await self._store.close()
+        self._opened = False
         self._open_lock = None
 
     @contextlib.asynccontextmanager
@@ -122,13 +154,14 @@ class Auth:
         Pass it as `Starlette(lifespan=auth.lifespan)`, or `async with auth.lifespan(app):` inside your own.
         """
         await self.open()
-        cleanup = asyncio.create_task(self._cleanup_loop(), name="authgate-cleanup")
+        cleanup = asyncio.create_task(self._cleanup_loop(), name="authgate-cleanup") if self.has_store else None
         try:
             yield
         finally:
-            cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cleanup
+            if cleanup is not None:
+                cleanup.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleanup
             await self.close()
 
     async def _cleanup_loop(self) -> None:
@@ -164,6 +197,13 @@ class Auth:
         return AuthApp(self)
 
     @cached_property
+    def oauth(self) -> OAuthFlow:
+        """The provider sign-in flow (state, PKCE, nonce, account linking)."""
+        from ._oauth import OAuthFlow
+
+        return OAuthFlow(self)
+
+    @cached_property
     def current_user(self) -> Any:
         """FastAPI dependency: `user: User = Depends(auth.current_user)`. 401/403 like RequireAuth."""
         from .integrations.fastapi import current_user_dependency
@@ -186,6 +226,41 @@ class Auth:
         except (Unauthenticated, SessionExpired):
             return None
 
+    # -- audit -----------------------------------------------------------------------------------
+
+    async def _audit(
+        self,
+        event_type: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        meta: RequestMeta | None = None,
+        **detail: Any,
+    ) -> None:
+        """Record an event in the audit table and tell the matching event handler. Best effort:
+        losing an audit line must not undo a sign-in that already happened."""
+        event = AuthEvent(
+            id=str(uuid.uuid4()),
+            type=event_type,
+            created_at=self.config.clock(),
+            user_id=user_id,
+            session_id=session_id,
+            ip=meta.ip if meta else None,
+            user_agent=(meta.user_agent or "")[:512] or None if meta else None,
+            detail=detail or None,
+        )
+        if self._store is not None:
+            try:
+                await self._store.record_event(event)
+            except AuthError as error:
+                logger.warning("authgate: could not record %s event: %s", event_type, error.message)
+        handler = getattr(self.events, event_type, None)
+        if handler is not None:
+            try:
+                await handler(event)
+            except Exception:  # an event handler never changes the outcome
+                logger.exception("authgate: %s event handler failed", event_type)
+
     # -- operations ------------------------------------------------------------------------------
 
     def _check_password_shape(self, password: str, *, for_new_password: bool) -> None:
@@ -206,6 +281,7 @@ class Auth:
             raise InvalidRequest(f"name: at most {_MAX_NAME} characters", field="name")
         if self.config.passwords.is_breached is not None and await self.config.passwords.is_breached(password):
             raise InvalidRequest("password: found in a list of breached passwords; choose another", field="password")
+        store = self.store
         await self.open()
         password_hash = await self.hasher.hash(password)
         now = self.config.clock()
@@ -218,8 +294,9 @@ class Auth:
             created_at=now,
             updated_at=now,
         )
-        await self.store.create_user(user, email_key=email_key, password_hash=password_hash)
-        return await self._start_session(user, meta)
+        await store.create_user(user, email_key=email_key, password_hash=password_hash)
+        await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
+        return await self.start_session(user, meta, method="credentials")
 
     async def sign_in(self, email: str, password: str, *, meta: RequestMeta | None = None) -> SignInResult:
         """Check email and password and start a new session (always a new token: no fixation).
@@ -231,128 +308,77 @@ class Auth:
             _, email_key = normalize_email(email)
         except InvalidRequest:
             email_key = None  # answer exactly like a wrong password, after the same work
+        store = self.store
         await self.open()
-        found = await self.store.get_credentials(email_key) if email_key else None
+        found = await store.get_credentials(email_key) if email_key else None
         user, stored_hash = found if found else (None, None)
         ok, upgraded_hash = await self.hasher.verify(stored_hash, password)
         if not ok or user is None:
+            await self._audit("sign_in_failed", user_id=user.id if user else None, meta=meta, email=email[:254])
             raise CredentialsSignin()
         if upgraded_hash is not None:
-            await self.store.set_password_hash(user.id, upgraded_hash, now=self.config.clock())
-        return await self._start_session(user, meta)
+            await store.set_password_hash(user.id, upgraded_hash, now=self.config.clock())
+        return await self.start_session(user, meta, method="credentials")
 
-    async def _start_session(self, user: User, meta: RequestMeta | None) -> SignInResult:
-        options = self.config.sessions
-        now = self.config.clock()
-        access_token, refresh_token = new_token(), new_token()
-        session = Session(
-            id=str(uuid.uuid4()),
-            user_id=user.id,
-            expires_at=now + options.access_lifetime,
-            refresh_expires_at=now + options.refresh_lifetime,
-            created_at=now,
-            last_used_at=now,
-            ip=meta.ip if meta else None,
-            user_agent=(meta.user_agent or "")[:_MAX_USER_AGENT] or None if meta else None,
-        )
-        await self.store.create_session(
-            session, token_hash=hash_token(access_token), refresh_hash=hash_token(refresh_token)
-        )
-        tokens = Tokens(access_token, refresh_token, session.expires_at, session.refresh_expires_at)
-        return SignInResult(user=user, session=session, tokens=tokens)
+    async def start_session(
+        self, user: User, meta: RequestMeta | None, *, method: str, account: Any = None, profile: Any = None
+    ) -> SignInResult:
+        """Run the `sign_in` callback, then create the session with the configured strategy."""
+        if self.callbacks.sign_in is not None and not await self.callbacks.sign_in(user, account, profile):
+            await self._audit("sign_in_failed", user_id=user.id, meta=meta, method=method, reason="callback")
+            raise AccessDenied()
+        result = await self.sessions.start(user, meta)
+        await self._audit("sign_in", user_id=user.id, session_id=result.session.id, meta=meta, method=method)
+        return result
 
     async def authenticate(self, access_token: str | None) -> AuthSession:
         """The session for an access token, or Unauthenticated / SessionExpired."""
-        if not looks_like_token(access_token):
-            raise Unauthenticated()
-        assert access_token is not None  # noqa: S101 - looks_like_token(None) is False
         await self.open()
-        found = await self.store.get_session_by_token(hash_token(access_token))
-        if found is None:
-            raise Unauthenticated()
-        session, user = found
-        if self.config.clock() >= session.expires_at:
-            raise SessionExpired()
-        return AuthSession(user=user, session=session)
+        return await self.sessions.authenticate(access_token)
 
     async def refresh(self, refresh_token: str | None) -> SignInResult:
         """Rotate both tokens. A second presentation of the previous refresh token inside the grace
         window gets the session back without new tokens; any later one revokes the session."""
-        if not looks_like_token(refresh_token):
-            raise InvalidRefreshToken()
-        assert refresh_token is not None  # noqa: S101
         await self.open()
-        refresh_hash = hash_token(refresh_token)
-        options = self.config.sessions
-        found = await self.store.get_session_by_refresh(refresh_hash)
-        if found is not None:
-            session, user = found
-            now = self.config.clock()
-            if now >= session.refresh_expires_at:
-                await self.store.delete_session(session.id)
-                raise InvalidRefreshToken()
-            refresh_expires_at = min(now + options.refresh_lifetime, session.created_at + options.absolute_lifetime)
-            expires_at = min(now + options.access_lifetime, refresh_expires_at)
-            access_token, new_refresh_token = new_token(), new_token()
-            rotated = await self.store.rotate_refresh(
-                session.id,
-                old_refresh_hash=refresh_hash,
-                token_hash=hash_token(access_token),
-                refresh_hash=hash_token(new_refresh_token),
-                expires_at=expires_at,
-                refresh_expires_at=refresh_expires_at,
-                now=now,
-            )
-            if rotated is not None:
-                tokens = Tokens(access_token, new_refresh_token, expires_at, refresh_expires_at)
-                return SignInResult(user=user, session=rotated, tokens=tokens)
-            # Another request rotated this token between our read and our write: a race, see below.
-        return await self._answer_retired_refresh(refresh_hash, options.refresh_grace)
+        return await self.sessions.refresh(refresh_token)
 
-    async def _answer_retired_refresh(self, refresh_hash: str, grace: timedelta) -> SignInResult:
-        retired = await self.store.get_retired_refresh(refresh_hash)
-        if retired is None:
-            raise InvalidRefreshToken()
-        if self.config.clock() - retired.retired_at <= grace:
-            current = await self.store.get_session(retired.session_id)
-            if current is not None:
-                session, user = current
-                return SignInResult(user=user, session=session, tokens=None)
-            raise InvalidRefreshToken()
-        # An old refresh token came back after the race window: someone holds a stolen copy.
-        await self.store.delete_session(retired.session_id)
-        logger.warning("authgate: refresh token reuse, session %s revoked", retired.session_id)
-        raise RefreshTokenReuse()
-
-    async def sign_out(self, *, access_token: str | None = None, refresh_token: str | None = None) -> bool:
+    async def sign_out(
+        self, *, access_token: str | None = None, refresh_token: str | None = None, meta: RequestMeta | None = None
+    ) -> bool:
         """Revoke the session the access token (or, failing that, the refresh token) belongs to."""
         await self.open()
-        if looks_like_token(access_token):
-            assert access_token is not None  # noqa: S101
-            found = await self.store.get_session_by_token(hash_token(access_token))
-            if found is not None:
-                return await self.store.delete_session(found[0].id)
-        if looks_like_token(refresh_token):
-            assert refresh_token is not None  # noqa: S101
-            found = await self.store.get_session_by_refresh(hash_token(refresh_token))
-            if found is not None:
-                return await self.store.delete_session(found[0].id)
-        return False
+        session = await self.sessions.revoke(access_token=access_token, refresh_token=refresh_token)
+        if session is None:
+            return False
+        await self._audit("sign_out", user_id=session.user_id, session_id=session.id, meta=meta)
+        return True
+
+    def _require_database_sessions(self) -> Store:
+        if not isinstance(self.sessions, DatabaseSessions):
+            raise InvalidRequest("listing and revoking sessions needs the database session strategy")
+        return self.store
 
     async def list_sessions(self, user_id: str) -> list[Session]:
-        """A user's live sessions, newest first."""
+        """A user's live sessions, newest first. Always read from the store (never a cache)."""
+        store = self._require_database_sessions()
         await self.open()
         now = self.config.clock()
-        return [s for s in await self.store.list_user_sessions(user_id) if s.refresh_expires_at > now]
+        return [s for s in await store.list_user_sessions(user_id) if s.refresh_expires_at > now]
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
         """Revoke one of the user's own sessions; another user's session id does nothing."""
+        store = self._require_database_sessions()
         sessions = await self.list_sessions(user_id)
-        if not any(s.id == session_id for s in sessions):
+        if not any(s.id == session_id for s in sessions) or not await store.delete_session(session_id):
             return False
-        return await self.store.delete_session(session_id)
+        await self._audit("session_revoked", user_id=user_id, session_id=session_id, reason="user")
+        return True
 
     async def revoke_other_sessions(self, user_id: str, current_session_id: str) -> int:
         """Sign out everywhere else."""
+        store = self._require_database_sessions()
         await self.open()
-        return await self.store.delete_user_sessions(user_id, except_session_id=current_session_id)
+        revoked = await store.delete_user_sessions(user_id, except_session_id=current_session_id)
+        if revoked:
+            await self._audit("session_revoked", user_id=user_id, reason="others", count=revoked)
+        return revoked

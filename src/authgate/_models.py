@@ -66,6 +66,8 @@ class AuthSession:
 
     user: User
     session: Session
+    # The decrypted claims, with the JWT strategy only (custom claims from the `jwt` callback).
+    claims: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"user": self.user.to_json(), "session": self.session.to_json()}
@@ -73,10 +75,12 @@ class AuthSession:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """Raw tokens, handed out exactly once (cookies or a bearer response); only hashes are stored."""
+    """Raw tokens, handed out exactly once (cookies or a bearer response); only hashes are stored.
+
+    With the JWT strategy `access_token` is the JWE and there is no refresh token."""
 
     access_token: str
-    refresh_token: str
+    refresh_token: str | None
     access_expires_at: datetime
     refresh_expires_at: datetime
 
@@ -92,6 +96,7 @@ class SignInResult:
     user: User
     session: Session
     tokens: Tokens | None
+    claims: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"user": self.user.to_json(), "session": self.session.to_json()}

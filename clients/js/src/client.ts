@@ -184,7 +184,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
       }
     } else if (message.data && isSessionData(message.data)) {
       signedIn(message.data);
-      emit({ type: "session-updated", source: "other-tab" });
+      emit({ type: "session-updated", source: "other-tab", reason: message.type });
     }
   });
 
@@ -219,10 +219,11 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     return state.status === "loading" && tabs.sessionHint() !== false;
   }
 
-  async function refreshLocked(sentAt: number): Promise<RefreshOutcome> {
-    // Another tab (or an earlier refresh here) rotated the cookies after our request left:
-    // they are already fresh, and presenting the old refresh token again would be reuse.
-    if (tabs.lastRefreshAt() >= sentAt) {
+  async function refreshLocked(sentAt: number | null): Promise<RefreshOutcome> {
+    // Another tab (or an earlier refresh here) rotated the cookies after our request left, so
+    // they are already fresh: retry with them instead of rotating again. (Rotating again would
+    // not be reuse, since the browser sends the newest cookie; the lock is what rules that out.)
+    if (sentAt !== null && tabs.lastRefreshAt() > sentAt) {
       emit({ type: "refresh-shared", from: "other-tab" });
       return { ok: true, data: null };
     }
@@ -264,7 +265,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
   }
 
   /** One refresh per tab at a time; requests that fail meanwhile wait for it. */
-  function sharedRefresh(sentAt: number): Promise<RefreshOutcome> {
+  function sharedRefresh(sentAt: number | null): Promise<RefreshOutcome> {
     if (refreshing) {
       emit({ type: "refresh-shared", from: "this-tab" });
       return refreshing;
@@ -378,7 +379,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
       // that has expired the server could not tell which session to end. Renew it first.
       const expiresAt = state.session ? Date.parse(state.session.expires_at) : Number.NaN;
       if (!Number.isNaN(expiresAt) && expiresAt - Date.now() < EXPIRY_MARGIN_MS) {
-        await sharedRefresh(Date.now());
+        await sharedRefresh(null);
       }
       let response: Response;
       try {
@@ -405,7 +406,7 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     },
 
     async refresh() {
-      const outcome = await sharedRefresh(Date.now());
+      const outcome = await sharedRefresh(null);
       if (!outcome.ok) return { data: null, error: outcome.error };
       if (outcome.data) return { data: outcome.data, error: null };
       const loaded = await client.getSession();

@@ -102,7 +102,7 @@ export type AuthEvent =
   | { type: "refreshed"; data: SessionData | null }
   | { type: "refresh-shared"; from: "this-tab" | "other-tab" }
   | { type: "refresh-failed"; error: AuthClientError }
-  | { type: "session-updated"; source: "other-tab" };
+  | { type: "session-updated"; source: "other-tab"; reason: "signed-in" | "refreshed" };
 
 export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import AuthError, InvalidRequest, MethodNotAllowed, NotFound, RefreshInProgress
-from .._models import RequestMeta, SignInResult
-from .credentials import Credentials, check_cross_site, read_credentials
+from .._models import SignInResult
+from .call import Call
+from .credentials import check_cross_site, read_credentials
 from .parsing import Receive, optional_string_field, read_json_body, string_field
 from .responses import Send, clearing_cookies, send_error, send_json, session_cookies
 
@@ -20,45 +21,36 @@ if TYPE_CHECKING:
 
 __all__ = ["AuthApp"]
 
-
-class _Call:
-    """One request as the handlers see it: scope, receive, and the credentials read once."""
-
-    __slots__ = ("credentials", "receive", "scope")
-
-    def __init__(self, scope: Any, receive: Receive, credentials: Credentials) -> None:
-        self.scope = scope
-        self.receive = receive
-        self.credentials = credentials
-
-    def header(self, name: bytes) -> str | None:
-        for key, value in self.scope["headers"]:
-            if key == name:
-                return str(value.decode("latin-1"))
-        return None
-
-    def meta(self) -> RequestMeta:
-        client = self.scope.get("client")
-        return RequestMeta(ip=client[0] if client else None, user_agent=self.header(b"user-agent"))
-
-
-Handler = Callable[[_Call, Send], Awaitable[None]]
+Handler = Callable[[Call, Send], Awaitable[None]]
 
 
 class AuthApp:
     """ASGI app serving the auth routes. Get it from `auth.asgi_app`."""
 
     def __init__(self, auth: Auth) -> None:
+        from .provider_routes import ProviderRoutes
+
         self.auth = auth
         self.config = auth.config
+        providers = ProviderRoutes(self)
         self._routes: dict[str, dict[str, Handler]] = {
-            "/sign-up": {"POST": self._sign_up},
-            "/sign-in": {"POST": self._sign_in},
-            "/session": {"GET": self._session},
-            "/refresh": {"POST": self._refresh},
-            "/sign-out": {"POST": self._sign_out},
-            "/token": {"POST": self._token},
-            "/sessions": {"GET": self._list_sessions, "DELETE": self._revoke_sessions},
+            "/sign-up": {"POST": self.sign_up},
+            "/sign-in": {"POST": self.sign_in},
+            "/session": {"GET": self.session},
+            "/refresh": {"POST": self.refresh},
+            "/sign-out": {"POST": self.sign_out},
+            "/token": {"POST": self.token},
+            "/sessions": {"GET": self.list_sessions, "DELETE": self.revoke_sessions},
+            "/csrf": {"GET": providers.csrf},
+            "/providers": {"GET": providers.list_providers},
+            "/signin": {"GET": providers.list_providers, "POST": providers.list_providers},
+            "/signout": {"POST": providers.signout},
+            "/error": {"GET": providers.error_page},
+        }
+        # Routes with one path parameter: /signin/{provider}, /callback/{provider}.
+        self._prefixed: dict[str, dict[str, Handler]] = {
+            "/signin/": {"GET": providers.signin, "POST": providers.signin},
+            "/callback/": {"GET": providers.callback, "POST": providers.callback},
         }
 
     def _route_path(self, scope: Any) -> str:
@@ -71,6 +63,16 @@ class AuthApp:
             path = path[len(base) :]
         return path.rstrip("/") or "/"
 
+    def _match(self, path: str) -> tuple[dict[str, Handler], str]:
+        methods = self._routes.get(path)
+        if methods is not None:
+            return methods, ""
+        for prefix, prefixed in self._prefixed.items():
+            param = path.removeprefix(prefix)
+            if param != path and param and "/" not in param:
+                return prefixed, param
+        raise NotFound()
+
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -78,13 +80,13 @@ class AuthApp:
         if scope["type"] != "http":
             return
         try:
-            methods = self._routes.get(self._route_path(scope))
-            if methods is None:
-                raise NotFound()
+            methods, param = self._match(self._route_path(scope))
             handler = methods.get(scope["method"])
             if handler is None:
                 raise MethodNotAllowed()
-            await handler(_Call(scope, receive, read_credentials(scope, self.config)), send)
+            call = Call(scope, receive, read_credentials(scope, self.config), self.config)
+            call.path_param = param
+            await handler(call, send)
         except AuthError as error:
             await send_error(send, error)
 
@@ -105,40 +107,49 @@ class AuthApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _guarded_body(self, call: _Call) -> dict[str, Any]:
+    async def guarded_body(self, call: Call) -> dict[str, Any]:
         check_cross_site(call.scope, call.credentials, self.config)
         return await read_json_body(call.scope, call.receive)
 
-    async def _send_sign_in(self, send: Send, result: SignInResult, transport: str) -> None:
+    async def send_sign_in(self, send: Send, result: SignInResult, transport: str) -> None:
         if transport == "bearer" and result.tokens is not None:
-            await send_json(send, 200, {**result.to_json(), **self._bearer_json(result)})
+            await send_json(send, 200, {**result.to_json(), **self.bearer_json(result)})
             return
         cookies = session_cookies(result.tokens, self.config) if result.tokens else None
         await send_json(send, 200, result.to_json(), extra_headers=cookies)
 
-    async def _sign_up(self, call: _Call, send: Send) -> None:
-        body = await self._guarded_body(call)
+    async def sign_up(self, call: Call, send: Send) -> None:
+        body = await self.guarded_body(call)
         max_password = self.config.passwords.max_length
         email = string_field(body, "email", max_length=320)
         password = string_field(body, "password", max_length=max_password)
         name = optional_string_field(body, "name", max_length=255)
         transport = _transport(body)
         result = await self.auth.sign_up(email, password, name, meta=call.meta())
-        await self._send_sign_in(send, result, transport)
+        await self.send_sign_in(send, result, transport)
 
-    async def _sign_in(self, call: _Call, send: Send) -> None:
-        body = await self._guarded_body(call)
+    async def sign_in(self, call: Call, send: Send) -> None:
+        body = await self.guarded_body(call)
         email = string_field(body, "email", max_length=320)
         password = string_field(body, "password", max_length=self.config.passwords.max_length)
         transport = _transport(body)
         result = await self.auth.sign_in(email, password, meta=call.meta())
-        await self._send_sign_in(send, result, transport)
+        await self.send_sign_in(send, result, transport)
 
-    async def _session(self, call: _Call, send: Send) -> None:
-        session = await self.auth.authenticate(call.credentials.token)
-        await send_json(send, 200, session.to_json())
+    async def session(self, call: Call, send: Send) -> None:
+        from .._sessions import JWTSessions
 
-    async def _refresh(self, call: _Call, send: Send) -> None:
+        current = await self.auth.authenticate(call.credentials.token)
+        body = current.to_json()
+        if self.auth.callbacks.session is not None:
+            body = await self.auth.callbacks.session(body, current)
+        sessions = self.auth.sessions
+        cookies = None
+        if isinstance(sessions, JWTSessions) and not call.credentials.from_bearer and sessions.needs_reissue(current):
+            cookies = session_cookies(await sessions.reissue(current), self.config)
+        await send_json(send, 200, body, extra_headers=cookies)
+
+    async def refresh(self, call: Call, send: Send) -> None:
         check_cross_site(call.scope, call.credentials, self.config)
         try:
             result = await self.auth.refresh(call.credentials.refresh_token)
@@ -151,12 +162,14 @@ class AuthApp:
         cookies = session_cookies(result.tokens, self.config) if result.tokens else None
         await send_json(send, 200, result.to_json(), extra_headers=cookies)
 
-    async def _sign_out(self, call: _Call, send: Send) -> None:
+    async def sign_out(self, call: Call, send: Send) -> None:
         check_cross_site(call.scope, call.credentials, self.config)
-        await self.auth.sign_out(access_token=call.credentials.token, refresh_token=call.credentials.refresh_token)
+        await self.auth.sign_out(
+            access_token=call.credentials.token, refresh_token=call.credentials.refresh_token, meta=call.meta()
+        )
         await send_json(send, 200, {"success": True}, extra_headers=clearing_cookies(self.config))
 
-    async def _token(self, call: _Call, send: Send) -> None:
+    async def token(self, call: Call, send: Send) -> None:
         # Bearer clients hold their tokens in the body, never in cookies a browser attaches on its
         # own, so this route needs no CSRF header; it still takes only JSON.
         body = await read_json_body(call.scope, call.receive)
@@ -165,9 +178,9 @@ class AuthApp:
         if result.tokens is None:
             # Grace-window duplicate: the tokens went to the request that rotated first.
             raise RefreshInProgress()
-        await send_json(send, 200, self._bearer_json(result))
+        await send_json(send, 200, self.bearer_json(result))
 
-    def _bearer_json(self, result: SignInResult) -> dict[str, Any]:
+    def bearer_json(self, result: SignInResult) -> dict[str, Any]:
         assert result.tokens is not None  # noqa: S101 - callers check
         tokens = result.tokens
         return {
@@ -178,35 +191,30 @@ class AuthApp:
             "session_id": result.session.id,
         }
 
-    async def _authenticated(self, call: _Call) -> tuple[str, str]:
+    async def _authenticated(self, call: Call) -> tuple[str, str]:
         check_cross_site(call.scope, call.credentials, self.config)
         current = await self.auth.authenticate(call.credentials.token)
         return current.user.id, current.session.id
 
-    async def _list_sessions(self, call: _Call, send: Send) -> None:
+    async def list_sessions(self, call: Call, send: Send) -> None:
         user_id, current_id = await self._authenticated(call)
         sessions = await self.auth.list_sessions(user_id)
-        await send_json(
-            send,
-            200,
+        listed = [
             {
-                "sessions": [
-                    {
-                        "id": s.id,
-                        "created_at": s.to_json()["created_at"],
-                        "last_used_at": s.last_used_at.isoformat().replace("+00:00", "Z") if s.last_used_at else None,
-                        "ip": s.ip,
-                        "user_agent": s.user_agent,
-                        "current": s.id == current_id,
-                    }
-                    for s in sessions
-                ]
-            },
-        )
+                "id": s.id,
+                "created_at": s.to_json()["created_at"],
+                "last_used_at": s.last_used_at.isoformat().replace("+00:00", "Z") if s.last_used_at else None,
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "current": s.id == current_id,
+            }
+            for s in sessions
+        ]
+        await send_json(send, 200, {"sessions": listed})
 
-    async def _revoke_sessions(self, call: _Call, send: Send) -> None:
+    async def revoke_sessions(self, call: Call, send: Send) -> None:
         user_id, current_id = await self._authenticated(call)
-        query = _query(call.scope)
+        query = call.query()
         if query.get("all") == "others":
             revoked = await self.auth.revoke_other_sessions(user_id, current_id)
         elif query.get("id"):
@@ -222,13 +230,3 @@ def _transport(body: dict[str, Any]) -> str:
     if transport not in ("cookie", "bearer"):
         raise InvalidRequest("transport: must be 'cookie' or 'bearer'", field="transport")
     return transport
-
-
-def _query(scope: Any) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    try:
-        raw = scope.get("query_string", b"").decode("ascii")
-    except UnicodeDecodeError:
-        raise InvalidRequest("query string must be ASCII") from None
-    return dict(parse_qsl(raw)[:8])

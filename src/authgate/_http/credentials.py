@@ -27,7 +27,7 @@ class Credentials:
     host: str | None
 
 
-def _cookie_value(cookie_header: str, name: str) -> str | None:
+def cookie_value(cookie_header: str, name: str) -> str | None:
     # The last matching cookie wins nowhere in the spec; browsers send the most specific path
     # first, so the first match is the one meant for this path.
     for part in cookie_header.split(";"):
@@ -63,8 +63,8 @@ def read_credentials(scope: Any, config: AuthConfig) -> Credentials:
             token, from_bearer = value.strip(), True
     cookies = config.cookies
     if token is None and cookie is not None:
-        token = _cookie_value(cookie, cookies.session_cookie)
-    refresh = _cookie_value(cookie, cookies.refresh_cookie) if cookie is not None else None
+        token = cookie_value(cookie, cookies.session_cookie)
+    refresh = cookie_value(cookie, cookies.refresh_cookie) if cookie is not None else None
     return Credentials(token, from_bearer, refresh, client_header, origin, fetch_site, host)
 
 

@@ -8,6 +8,7 @@ would accept duplicate keys (last wins) and needs the whole body first.
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -35,6 +36,11 @@ def _media_type(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | N
     return content_type, length
 
 
+def body_media_type(scope: Any) -> str | None:
+    """The request's media type, lower-cased, without parameters."""
+    return _media_type(scope["headers"])[0]
+
+
 async def read_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
     """The request body as a JSON object, or an AuthError (413, 415, 400) before anything is written."""
     content_type, length = _media_type(scope["headers"])
@@ -43,6 +49,29 @@ async def read_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
     # JSON only: text/plain and form encodings are what a cross-site form can send without preflight.
     if content_type != "application/json":
         raise UnsupportedMediaType()
+    return parse_json_object(await _read_body(receive))
+
+
+async def read_form_body(scope: Any, receive: Receive) -> dict[str, str]:
+    """An HTML form post (`application/x-www-form-urlencoded`), for the Auth.js form routes only."""
+    content_type, length = _media_type(scope["headers"])
+    if length is not None and length > MAX_BODY:
+        raise PayloadTooLarge()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("Content-Type must be application/x-www-form-urlencoded or application/json")
+    try:
+        pairs = parse_qsl((await _read_body(receive)).decode("utf-8"), keep_blank_values=True, max_num_fields=32)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("form body is malformed") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise InvalidRequest(f"{key}: duplicate key", field=key)
+        form[key] = _check_text(value, key)
+    return form
+
+
+async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -56,7 +85,7 @@ async def read_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return parse_json_object(b"".join(chunks))
+    return b"".join(chunks)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

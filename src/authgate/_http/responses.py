@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,21 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
+async def send_redirect(send: Send, location: str, *, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """302 to a location that the caller has already checked against the allowlist."""
+    headers = [
+        # Percent-encode anything non-ASCII, so no redirect target can break the header.
+        (b"location", quote(location, safe="/:?#[]@!$&'()*+,;=%-._~").encode("ascii")),
+        (b"cache-control", b"no-store"),
+        (b"content-length", b"0"),
+        (b"referrer-policy", b"no-referrer"),  # the callback URL carries a one-time code
+    ]
+    if extra_headers:
+        headers.extend(extra_headers)
+    await send({"type": "http.response.start", "status": 302, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def send_error(send: Send, error: AuthError, *, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await send_json(send, error.status_code, error.to_json(), extra_headers=extra_headers)
 
@@ -53,10 +69,10 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 
 def session_cookies(tokens: Tokens, config: AuthConfig) -> list[tuple[bytes, bytes]]:
-    """Both cookies for a new or rotated session."""
+    """Both cookies for a new or rotated session (only the session cookie with the JWT strategy)."""
     now = config.clock()
     cookies = config.cookies
-    return [
+    headers = [
         _cookie(
             cookies.session_cookie,
             tokens.access_token,
@@ -64,16 +80,26 @@ def session_cookies(tokens: Tokens, config: AuthConfig) -> list[tuple[bytes, byt
             max_age=_seconds_until(tokens.access_expires_at, now),
             same_site=cookies.session_same_site,
             config=config,
-        ),
-        _cookie(
-            cookies.refresh_cookie,
-            tokens.refresh_token,
-            path=f"{config.base_path}/refresh",
-            max_age=_seconds_until(tokens.refresh_expires_at, now),
-            same_site=cookies.refresh_same_site,
-            config=config,
-        ),
+        )
     ]
+    if tokens.refresh_token is not None:
+        headers.append(
+            _cookie(
+                cookies.refresh_cookie,
+                tokens.refresh_token,
+                path=f"{config.base_path}/refresh",
+                max_age=_seconds_until(tokens.refresh_expires_at, now),
+                same_site=cookies.refresh_same_site,
+                config=config,
+            )
+        )
+    return headers
+
+
+def short_lived_cookie(config: AuthConfig, name: str, value: str, *, path: str, max_age: int) -> tuple[bytes, bytes]:
+    """A helper cookie (OAuth checks, CSRF token): HttpOnly, SameSite=Lax so it survives the
+    provider's top-level redirect back to us, Secure as configured."""
+    return _cookie(name, value, path=path, max_age=max_age, same_site="lax", config=config)
 
 
 def clearing_cookies(config: AuthConfig) -> list[tuple[bytes, bytes]]:

@@ -26,6 +26,7 @@ function log(text) {
 function render(state) {
   $("status").textContent = state.status;
   $("status").dataset.status = state.status;
+  document.body.dataset.status = state.status;
   $("user-email").textContent = state.user ? state.user.email : "nobody";
   const signedIn = state.status === "authenticated";
   $("signed-in").hidden = !signedIn;
@@ -56,22 +57,26 @@ auth.onEvent((event) => {
       log(`refresh-failed ${event.error.kind}`);
       break;
     case "session-updated":
-      log("session-updated from another tab");
-      show("Signed in from another tab", "ok");
-      void loadSessions();
+      log(`session-updated (${event.reason} in another tab)`);
+      if (event.reason === "signed-in") {
+        show("Signed in from another tab", "ok");
+        void loadSessions();
+      }
       break;
   }
 });
 
 async function loadSessions() {
   const { data, error } = await auth.listSessions();
+  if (auth.getState().status !== "authenticated") return; // signed out meanwhile (maybe in another tab)
   if (error) return showError(error);
   const items = data.map((s) => {
     const li = document.createElement("li");
     li.dataset.sessionId = s.id;
     const meta = document.createElement("span");
     meta.className = "meta";
-    const agent = (s.user_agent || "unknown client").slice(0, 60);
+    const agent = s.user_agent || "unknown client";
+    meta.title = agent;
     meta.textContent = `${s.current ? "this session · " : ""}${agent} · ${s.ip || "?"} · since ${new Date(s.created_at).toLocaleString()}`;
     li.append(meta);
     if (!s.current) {

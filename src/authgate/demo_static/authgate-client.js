@@ -126,6 +126,10 @@ function resolveBases(options) {
   const basePath = options.basePath ?? (path ? "" : "/api/auth");
   return { authBase: `${origin ?? ""}${path}${basePath}`.replace(/\/+$/, ""), origin };
 }
+function inBrowser() {
+  const scope = globalThis;
+  return typeof scope.document !== "undefined" || typeof scope.WorkerGlobalScope !== "undefined";
+}
 function networkError(cause) {
   const message = cause instanceof Error ? cause.message : String(cause);
   return new AuthClientError(`Could not reach the server: ${message}`, "NetworkError", 0);
@@ -157,7 +161,7 @@ function createAuthClient(options = {}) {
   const { authBase, origin } = resolveBases(options);
   const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const refreshTimeoutMs = options.refreshTimeoutMs ?? 15e3;
-  const tabs = new TabCoordinator(authBase, options.crossTab ?? true);
+  const tabs = new TabCoordinator(authBase, options.crossTab ?? inBrowser());
   let state = { status: "loading", user: null, session: null, error: null };
   const stateListeners = /* @__PURE__ */ new Set();
   const eventListeners = /* @__PURE__ */ new Set();
@@ -191,7 +195,7 @@ function createAuthClient(options = {}) {
       }
     } else if (message.data && isSessionData(message.data)) {
       signedIn(message.data);
-      emit({ type: "session-updated", source: "other-tab" });
+      emit({ type: "session-updated", source: "other-tab", reason: message.type });
     }
   });
   function authURL(path) {
@@ -220,7 +224,7 @@ function createAuthClient(options = {}) {
     return state.status === "loading" && tabs.sessionHint() !== false;
   }
   async function refreshLocked(sentAt) {
-    if (tabs.lastRefreshAt() >= sentAt) {
+    if (sentAt !== null && tabs.lastRefreshAt() > sentAt) {
       emit({ type: "refresh-shared", from: "other-tab" });
       return { ok: true, data: null };
     }
@@ -361,7 +365,7 @@ function createAuthClient(options = {}) {
     async signOut() {
       const expiresAt = state.session ? Date.parse(state.session.expires_at) : Number.NaN;
       if (!Number.isNaN(expiresAt) && expiresAt - Date.now() < EXPIRY_MARGIN_MS) {
-        await sharedRefresh(Date.now());
+        await sharedRefresh(null);
       }
       let response;
       try {
@@ -385,7 +389,7 @@ function createAuthClient(options = {}) {
       return checking;
     },
     async refresh() {
-      const outcome = await sharedRefresh(Date.now());
+      const outcome = await sharedRefresh(null);
       if (!outcome.ok) return { data: null, error: outcome.error };
       if (outcome.data) return { data: outcome.data, error: null };
       const loaded = await client.getSession();

@@ -92,14 +92,51 @@ _RETIRED_REFRESH = (
     "CREATE INDEX IF NOT EXISTS idx_retired_refresh_tokens_session_id ON retired_refresh_tokens(session_id)",
 )
 
-# Later steps (accounts, verification tokens, authenticators, MFA factors) append here as 2, 3, ...
+# Plain CREATE, not IF NOT EXISTS: AuthInGo never had these tables, and `accounts` is a common
+# application table name, so a clash must fail the migration (and roll it back) instead of letting
+# authgate adopt someone else's table. SCHEMA_SQL uses the IF NOT EXISTS form of the same text.
+_ACCOUNTS_EVENTS = (
+    """CREATE TABLE accounts (
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    provider VARCHAR(64) NOT NULL,
+    account_id VARCHAR(255) NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (provider, account_id)
+)""",
+    "CREATE INDEX idx_accounts_user_id ON accounts(user_id)",
+    # No foreign key on user_id: the audit trail outlives deleted users.
+    """CREATE TABLE auth_events (
+    id VARCHAR(64) PRIMARY KEY,
+    type VARCHAR(64) NOT NULL,
+    user_id VARCHAR(255),
+    session_id VARCHAR(255),
+    ip TEXT,
+    user_agent TEXT,
+    detail JSONB,
+    created_at TIMESTAMPTZ NOT NULL
+)""",
+    "CREATE INDEX idx_auth_events_user_id_created_at ON auth_events(user_id, created_at DESC)",
+    "CREATE INDEX idx_auth_events_created_at ON auth_events(created_at)",
+)
+
+# Later steps (verification tokens, authenticators, MFA factors) append here as 3, 4, ...
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "users_sessions_retired_refresh",
         (*_AUTHINGO_TABLES, *_UPGRADE_USERS, *_UPGRADE_SESSIONS, *_RETIRED_REFRESH),
     ),
+    Migration(2, "accounts_auth_events", _ACCOUNTS_EVENTS),
 )
+
+
+def _if_not_exists(statement: str) -> str:
+    return statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1).replace(
+        "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1
+    )
+
+
+_ACCOUNTS_EVENTS_SQL = ";\n".join(_if_not_exists(statement) for statement in _ACCOUNTS_EVENTS)
 
 _VERSION_ROWS = ",\n".join(f"    ({m.version}, '{m.name}')" for m in MIGRATIONS)
 
@@ -141,7 +178,9 @@ CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id);
 {_RETIRED_REFRESH[0]};
 {_RETIRED_REFRESH[1]};
 
--- Recording the version keeps `authgate migrate` from re-running step 1 (which hashes tokens).
+{_ACCOUNTS_EVENTS_SQL};
+
+-- Recording the versions keeps `authgate migrate` from re-running step 1 (which hashes tokens).
 INSERT INTO {VERSION_TABLE} (version, name) VALUES
 {_VERSION_ROWS}
 ON CONFLICT (version) DO NOTHING;

@@ -54,10 +54,47 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS idx_retired_refresh_tokens_session_id ON retired_refresh_tokens(session_id)",
 )
 
-# Later steps (accounts, verification tokens, authenticators, MFA factors) append here as 2, 3, ...
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "users_sessions_retired_refresh", _TABLES),)
+# Plain CREATE, not IF NOT EXISTS: `accounts` is a common application table name, so a clash must
+# fail the migration (and roll it back) instead of letting authgate adopt someone else's table.
+# SCHEMA_SQL uses the IF NOT EXISTS form of the same text.
+_ACCOUNTS_EVENTS = (
+    """CREATE TABLE accounts (
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    provider VARCHAR(64) NOT NULL,
+    account_id VARCHAR(255) NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (provider, account_id)
+)""",
+    "CREATE INDEX idx_accounts_user_id ON accounts(user_id)",
+    # No foreign key on user_id: the audit trail outlives deleted users. detail is a JSON object as text.
+    """CREATE TABLE auth_events (
+    id VARCHAR(64) PRIMARY KEY,
+    type VARCHAR(64) NOT NULL,
+    user_id VARCHAR(255),
+    session_id VARCHAR(255),
+    ip TEXT,
+    user_agent TEXT,
+    detail TEXT,
+    created_at TEXT NOT NULL
+)""",
+    "CREATE INDEX idx_auth_events_user_id_created_at ON auth_events(user_id, created_at DESC)",
+    "CREATE INDEX idx_auth_events_created_at ON auth_events(created_at)",
+)
 
-_TABLES_SQL = ";\n\n".join(_TABLES)
+# Later steps (verification tokens, authenticators, MFA factors) append here as 3, 4, ...
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "users_sessions_retired_refresh", _TABLES),
+    Migration(2, "accounts_auth_events", _ACCOUNTS_EVENTS),
+)
+
+
+def _if_not_exists(statement: str) -> str:
+    return statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1).replace(
+        "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1
+    )
+
+
+_TABLES_SQL = ";\n\n".join((*_TABLES, *(_if_not_exists(statement) for statement in _ACCOUNTS_EVENTS)))
 _VERSION_ROWS = ",\n".join(
     f"    ({m.version}, '{m.name}', strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))" for m in MIGRATIONS
 )

@@ -7,6 +7,7 @@ refresh rotation is one statement (a CTE that swaps the hashes and records the r
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,8 +18,8 @@ import asyncpg
 import asyncpg.exceptions
 from asyncpg.pool import PoolConnectionProxy
 
-from .._errors import Configuration, EmailInUse, ServiceUnavailable
-from .._models import RetiredRefresh, Session, User
+from .._errors import AccountInUse, Configuration, EmailInUse, ServiceUnavailable
+from .._models import Account, AuthEvent, RetiredRefresh, Session, User
 from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
@@ -48,6 +49,7 @@ _UNAVAILABLE_ON_OPEN: tuple[type[BaseException], ...] = (
 )
 
 _EMAIL_CONSTRAINTS = frozenset({"uq_users_email_key", "users_email_key"})
+_ACCOUNTS_PKEY = "accounts_pkey"
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x6175746867617465  # "authgate" in ASCII: one advisory lock key for schema changes
 _MIGRATION_TIMEOUT = 3600.0  # hashing a large AuthInGo sessions table may outlast command_timeout
@@ -76,6 +78,15 @@ WITH rotated AS (
     INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) SELECT $2, id, $7 FROM rotated
 )
 SELECT * FROM rotated"""
+# Two statements rather than `$1 IS NULL OR user_id = $1`: a generic plan of the OR form cannot use
+# the (user_id, created_at) index. detail travels as text both ways (`$n::text::jsonb` on insert), so
+# a jsonb codec that an application set on its own pool cannot double-encode it.
+EVENTS_SQL = """\
+SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail::text AS detail
+FROM auth_events ORDER BY created_at DESC LIMIT $1"""
+USER_EVENTS_SQL = """\
+SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail::text AS detail
+FROM auth_events WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"""
 # SKIP LOCKED: cleanup passes over rows a request is touching instead of making it wait.
 _DELETE_EXPIRED_SQL = """\
 DELETE FROM sessions WHERE id IN (
@@ -156,6 +167,26 @@ def _session(row: asyncpg.Record) -> Session:
         last_used_at=row["last_used_at"],
         ip=row["ip"],
         user_agent=row["user_agent"],
+    )
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(
+        user_id=row["user_id"], provider=row["provider"], account_id=row["account_id"], created_at=row["created_at"]
+    )
+
+
+def _event(row: asyncpg.Record) -> AuthEvent:
+    detail = row["detail"]
+    return AuthEvent(
+        id=row["id"],
+        type=row["type"],
+        created_at=row["created_at"],
+        user_id=row["user_id"],
+        session_id=row["session_id"],
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        detail=None if detail is None else json.loads(detail),
     )
 
 
@@ -385,6 +416,87 @@ class PostgresStore:
     async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
         with _unavailable():
             return _count(await self.pool.execute(_DELETE_EXPIRED_SQL, now, limit))
+
+    async def update_user(self, user: User, *, email_key: str | None = None) -> None:
+        with _unavailable():
+            try:
+                await self.pool.execute(
+                    "UPDATE users SET email = $2, email_key = COALESCE($3::varchar, email_key), name = $4, image = $5,"
+                    " email_verified = $6, updated_at = $7 WHERE id = $1",
+                    user.id,
+                    user.email,
+                    email_key,
+                    user.name,
+                    user.image,
+                    user.email_verified,
+                    user.updated_at,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name in _EMAIL_CONSTRAINTS:
+                    raise EmailInUse() from None
+                raise
+
+    async def delete_user(self, user_id: str) -> bool:
+        # One statement, so one transaction: ON DELETE CASCADE takes the sessions (and through them
+        # the retired refresh hashes) and the linked accounts with the user.
+        with _unavailable():
+            return _count(await self.pool.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
+
+    async def link_account(self, account: Account) -> None:
+        with _unavailable():
+            try:
+                await self.pool.execute(
+                    "INSERT INTO accounts (user_id, provider, account_id, created_at) VALUES ($1, $2, $3, $4)",
+                    account.user_id,
+                    account.provider,
+                    account.account_id,
+                    account.created_at,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == _ACCOUNTS_PKEY:
+                    raise AccountInUse() from None
+                raise
+
+    async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(
+                "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
+                " FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.provider = $1 AND a.account_id = $2",
+                provider,
+                account_id,
+            )
+        return None if row is None else _user(row)
+
+    async def list_accounts(self, user_id: str) -> list[Account]:
+        with _unavailable():
+            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+                "SELECT user_id, provider, account_id, created_at FROM accounts WHERE user_id = $1 ORDER BY created_at",
+                user_id,
+            )
+        return [_account(row) for row in rows]
+
+    async def record_event(self, event: AuthEvent) -> None:
+        with _unavailable():
+            await self.pool.execute(
+                "INSERT INTO auth_events (id, type, user_id, session_id, ip, user_agent, detail, created_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8)",
+                event.id,
+                event.type,
+                event.user_id,
+                event.session_id,
+                event.ip,
+                event.user_agent,
+                None if event.detail is None else json.dumps(event.detail),
+                event.created_at,
+            )
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
+        with _unavailable():
+            if user_id is None:
+                rows: Sequence[asyncpg.Record] = await self.pool.fetch(EVENTS_SQL, limit)
+            else:
+                rows = await self.pool.fetch(USER_EVENTS_SQL, user_id, limit)
+        return [_event(row) for row in rows]
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._schema!r}, owns_pool={self._owns_pool})"

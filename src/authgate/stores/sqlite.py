@@ -9,6 +9,7 @@ a read-only connection: in WAL mode reads see committed data and never wait for 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -18,8 +19,8 @@ from typing import Any
 
 import aiosqlite
 
-from .._errors import EmailInUse, ServiceUnavailable
-from .._models import RetiredRefresh, Session, User
+from .._errors import AccountInUse, EmailInUse, ServiceUnavailable
+from .._models import Account, AuthEvent, RetiredRefresh, Session, User
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
@@ -40,6 +41,13 @@ _SESSION_BY_ID_SQL = _SESSION_BY_ACCESS_SQL.replace("s.token = ?", "s.id = ?")
 _SESSION_SQL = """\
 SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent
 FROM sessions WHERE id = ?"""
+# rowid breaks created_at ties in insertion order, as the memory store's stable sort does.
+_EVENTS_SQL = """\
+SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail
+FROM auth_events ORDER BY created_at DESC, rowid LIMIT ?"""
+_USER_EVENTS_SQL = """\
+SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail
+FROM auth_events WHERE user_id = ? ORDER BY created_at DESC, rowid LIMIT ?"""
 
 
 def _path_from(url_or_path: str | os.PathLike[str]) -> str:
@@ -105,6 +113,25 @@ def _user(row: Iterable[Any]) -> User:
         image=image,
         created_at=_req_dt(created_at),
         updated_at=_req_dt(updated_at),
+    )
+
+
+def _account(row: Iterable[Any]) -> Account:
+    user_id, provider, account_id, created_at = row
+    return Account(user_id=user_id, provider=provider, account_id=account_id, created_at=_req_dt(created_at))
+
+
+def _event(row: Iterable[Any]) -> AuthEvent:
+    eid, type_, created_at, user_id, session_id, ip, user_agent, detail = row
+    return AuthEvent(
+        id=eid,
+        type=type_,
+        created_at=_req_dt(created_at),
+        user_id=user_id,
+        session_id=session_id,
+        ip=ip,
+        user_agent=user_agent,
+        detail=None if detail is None else json.loads(detail),
     )
 
 
@@ -365,6 +392,86 @@ class SQLiteStore:
                 (_ts(now), limit),
             )
             return cursor.rowcount
+
+    async def update_user(self, user: User, *, email_key: str | None = None) -> None:
+        async with self._write() as conn:
+            try:
+                await conn.execute(
+                    "UPDATE users SET email = ?, email_key = COALESCE(?, email_key), name = ?, image = ?,"
+                    " email_verified = ?, updated_at = ? WHERE id = ?",
+                    (
+                        user.email,
+                        email_key,
+                        user.name,
+                        user.image,
+                        int(user.email_verified),
+                        _ts(user.updated_at),
+                        user.id,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "users.email" in str(exc):  # users.email_key, or the exact-email constraint
+                    raise EmailInUse() from None
+                raise
+
+    async def delete_user(self, user_id: str) -> bool:
+        # One statement, so one implicit transaction: foreign_keys=ON (set on every connection)
+        # cascades to sessions, their retired refresh hashes and the linked accounts.
+        async with self._write() as conn:
+            cursor = await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            return cursor.rowcount > 0
+
+    async def link_account(self, account: Account) -> None:
+        async with self._write() as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO accounts (user_id, provider, account_id, created_at) VALUES (?, ?, ?, ?)",
+                    (account.user_id, account.provider, account.account_id, _ts(account.created_at)),
+                )
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+                    raise AccountInUse() from None
+                raise
+
+    async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
+        row = await self._fetchone(
+            "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
+            " FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.provider = ? AND a.account_id = ?",
+            (provider, account_id),
+        )
+        return None if row is None else _user(row)
+
+    async def list_accounts(self, user_id: str) -> list[Account]:
+        rows = await self._fetch(
+            "SELECT user_id, provider, account_id, created_at FROM accounts WHERE user_id = ?"
+            " ORDER BY created_at, rowid",
+            (user_id,),
+        )
+        return [_account(row) for row in rows]
+
+    async def record_event(self, event: AuthEvent) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO auth_events (id, type, user_id, session_id, ip, user_agent, detail, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.id,
+                    event.type,
+                    event.user_id,
+                    event.session_id,
+                    event.ip,
+                    event.user_agent,
+                    None if event.detail is None else json.dumps(event.detail),
+                    _ts(event.created_at),
+                ),
+            )
+
+    async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
+        if user_id is None:
+            rows = await self._fetch(_EVENTS_SQL, (limit,))
+        else:
+            rows = await self._fetch(_USER_EVENTS_SQL, (user_id, limit))
+        return [_event(row) for row in rows]
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"

@@ -1,0 +1,61 @@
+"""One request as the route handlers see it."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .._config import AuthConfig
+from .._errors import InvalidRequest
+from .._models import RequestMeta
+from .credentials import Credentials, own_origin
+from .parsing import Receive
+
+__all__ = ["Call"]
+
+
+class Call:
+    """Scope, receive, and the credentials read once from the headers."""
+
+    __slots__ = ("config", "credentials", "path_param", "receive", "scope")
+
+    def __init__(self, scope: Any, receive: Receive, credentials: Credentials, config: AuthConfig) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.credentials = credentials
+        self.config = config
+        self.path_param = ""
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return str(value.decode("latin-1"))
+        return None
+
+    def cookie(self, name: str) -> str | None:
+        from .credentials import cookie_value
+
+        header = self.header(b"cookie")
+        return cookie_value(header, name) if header else None
+
+    def meta(self) -> RequestMeta:
+        client = self.scope.get("client")
+        return RequestMeta(ip=client[0] if client else None, user_agent=self.header(b"user-agent"))
+
+    def query(self) -> dict[str, str]:
+        """Query parameters; a repeated key is refused rather than guessed at."""
+        try:
+            raw = self.scope.get("query_string", b"").decode("ascii")
+            pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=32)
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidRequest("query string is malformed") from None
+        result: dict[str, str] = {}
+        for key, value in pairs:
+            if key in result:
+                raise InvalidRequest(f"{key}: given twice", field=key)
+            result[key] = value
+        return result
+
+    def origin(self) -> str:
+        """The app's own origin (base_url, else what this request was addressed to)."""
+        return own_origin(self.scope, self.config, self.credentials.host) or "http://localhost"

@@ -1,0 +1,217 @@
+"""Provider sign-in (goauth's OAuth sequence): state, PKCE S256 and nonce held in a short-lived
+encrypted cookie bound to the browser and the provider, then account resolution.
+
+Linking rules: a returning provider identity signs in as its user; a new identity whose email
+belongs to nobody creates a user; one whose email belongs to an existing user is linked only when
+the provider is configured as trusted for linking AND says the email is verified. Otherwise
+`OAuthAccountNotLinked`: silently merging on an unverified email hands the account to whoever
+registers that address at a sloppy provider.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from ._errors import (
+    AccessDenied,
+    AccountInUse,
+    EmailInUse,
+    InvalidCheck,
+    InvalidRequest,
+    NotFound,
+    OAuthAccountNotLinked,
+    OAuthCallbackError,
+)
+from ._jwe import InvalidJWE, JWECodec
+from ._models import Account, AuthSession, RequestMeta, SignInResult, User
+from ._redirects import safe_redirect
+from .providers import OAuthProvider, Profile, ProviderError
+
+if TYPE_CHECKING:
+    from ._engine import Auth
+
+__all__ = ["CHECKS_COOKIE", "CHECKS_MAX_AGE", "OAuthFlow", "OAuthStart"]
+
+CHECKS_COOKIE = "authgate_oauth"
+CHECKS_MAX_AGE = 15 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthStart:
+    """Where to send the browser, and the encrypted checks cookie to set on the way."""
+
+    authorization_url: str
+    checks_cookie: str
+
+
+def _pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+class OAuthFlow:
+    """Starts and finishes provider sign-ins for one `Auth`."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self.config = auth.config
+        self.codec = JWECodec(self.config.secrets, CHECKS_COOKIE)
+
+    def provider(self, provider_id: str) -> OAuthProvider:
+        provider = self.auth.providers.get(provider_id)
+        if provider is None:
+            raise NotFound(f"Unknown provider {provider_id!r}")
+        return provider
+
+    def callback_target(self, requested: str | None, own_origin: str) -> str:
+        """`callbackUrl` if it stays on our origin or the allowlist, else the site root."""
+        return safe_redirect(
+            requested, own_origin=own_origin, allowed_origins=self.config.trusted_origins, fallback=own_origin + "/"
+        )
+
+    async def start(
+        self,
+        provider_id: str,
+        *,
+        redirect_uri: str,
+        callback_url: str,
+        link_user: User | None = None,
+    ) -> OAuthStart:
+        """Build the authorization URL and the checks that the callback must find again."""
+        provider = self.provider(provider_id)
+        state = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48)
+        nonce = secrets.token_urlsafe(32) if provider.uses_nonce else None
+        url = await provider.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_challenge=_pkce_challenge(verifier), nonce=nonce
+        )
+        checks = {
+            "provider": provider.id,
+            "state": state,
+            "verifier": verifier,
+            "nonce": nonce,
+            "callback_url": callback_url,
+            "link_user": link_user.id if link_user else None,
+        }
+        cookie = self.codec.encode(checks, max_age=CHECKS_MAX_AGE, now=self.config.clock().timestamp())
+        return OAuthStart(authorization_url=url, checks_cookie=cookie)
+
+    def _read_checks(self, provider_id: str, cookie: str | None, state: str | None) -> dict[str, Any]:
+        if not cookie or not state:
+            raise InvalidCheck()
+        try:
+            checks = self.codec.decode(cookie, now=self.config.clock().timestamp())
+        except InvalidJWE:
+            raise InvalidCheck() from None
+        expected_state = checks.get("state")
+        if (
+            checks.get("provider") != provider_id
+            or not isinstance(expected_state, str)
+            or not hmac.compare_digest(expected_state.encode(), state.encode("utf-8", "surrogatepass"))
+        ):
+            raise InvalidCheck()
+        return checks
+
+    async def finish(
+        self,
+        provider_id: str,
+        *,
+        params: dict[str, str],
+        checks_cookie: str | None,
+        redirect_uri: str,
+        current: AuthSession | None,
+        meta: RequestMeta | None,
+    ) -> tuple[SignInResult, str]:
+        """Check state/PKCE/nonce, exchange the code, resolve the user, start a session.
+
+        Returns the session and the checked callback URL to redirect to.
+        """
+        provider = self.provider(provider_id)
+        if "error" in params:
+            raise AccessDenied() if params["error"] == "access_denied" else OAuthCallbackError()
+        checks = self._read_checks(provider_id, checks_cookie, params.get("state"))
+        code = params.get("code")
+        if not code:
+            raise OAuthCallbackError("The provider sent no code")
+        try:
+            profile = await provider.complete(
+                code=code, redirect_uri=redirect_uri, code_verifier=str(checks["verifier"]), nonce=checks.get("nonce")
+            )
+        except ProviderError as error:
+            raise (InvalidCheck() if error.kind == "InvalidCheck" else OAuthCallbackError()) from None
+        link_user_id = checks.get("link_user")
+        if link_user_id is not None and (current is None or current.user.id != link_user_id):
+            raise InvalidCheck("The account link was started by another session")
+        user, account = await self._resolve_user(provider, profile, link_user_id, meta)
+        result = await self.auth.start_session(user, meta, method=provider.id, account=account, profile=profile)
+        return result, str(checks["callback_url"])
+
+    async def _resolve_user(
+        self, provider: OAuthProvider, profile: Profile, link_user_id: str | None, meta: RequestMeta | None
+    ) -> tuple[User, Account]:
+        store = self.auth.store
+        now = self.config.clock()
+        account = Account(user_id="", provider=provider.id, account_id=profile.account_id, created_at=now)
+        existing = await store.get_user_by_account(provider.id, profile.account_id)
+        if existing is not None:
+            if link_user_id is not None and existing.id != link_user_id:
+                raise OAuthAccountNotLinked("This provider account is already linked to another user")
+            return existing, Account(existing.id, provider.id, profile.account_id, now)
+        if link_user_id is not None:
+            linked_user = await store.get_user(link_user_id)
+            if linked_user is None:
+                raise InvalidCheck()
+            return linked_user, await self._link(linked_user, account, meta)
+        if not profile.email:
+            raise OAuthCallbackError("The provider did not share an email address")
+        from ._engine import normalize_email
+
+        try:
+            display_email, email_key = normalize_email(profile.email)
+        except InvalidRequest:
+            raise OAuthCallbackError("The provider shared an invalid email address") from None
+        found = await store.get_credentials(email_key)
+        if found is not None:
+            owner = found[0]
+            # All three must hold. The owner's own address must be verified too: otherwise an
+            # attacker who registered the victim's email first (with a password they know) would
+            # inherit the victim's provider sign-in ("pre-hijacking").
+            if not (provider.trusted_for_linking and profile.email_verified and owner.email_verified):
+                await self.auth._audit("sign_in_failed", user_id=owner.id, meta=meta, reason="account_not_linked")
+                raise OAuthAccountNotLinked()
+            return owner, await self._link(owner, account, meta)
+        user = User(
+            id=str(uuid.uuid4()),
+            email=display_email,
+            name=(profile.name or "")[:255],
+            email_verified=profile.email_verified,
+            image=profile.image,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await store.create_user(user, email_key=email_key, password_hash=None)
+        except EmailInUse:
+            raise OAuthAccountNotLinked() from None  # registered a moment ago by someone else
+        await self.auth._audit("create_user", user_id=user.id, meta=meta, method=provider.id)
+        return user, await self._link(user, account, meta)
+
+    async def _link(self, user: User, account: Account, meta: RequestMeta | None) -> Account:
+        linked = Account(user.id, account.provider, account.account_id, account.created_at)
+        try:
+            await self.auth.store.link_account(linked)
+        except AccountInUse:
+            raise OAuthAccountNotLinked("This provider account is already linked to another user") from None
+        await self.auth._audit("link_account", user_id=user.id, meta=meta, provider=account.provider)
+        return linked
+
+
+def error_location(base: str, kind: str) -> str:
+    """The error page URL for a failed provider sign-in."""
+    return f"{base}?{urlencode({'error': kind})}"

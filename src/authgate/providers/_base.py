@@ -1,0 +1,197 @@
+"""What every OAuth/OIDC provider shares: the Profile it returns, the one error it raises, the
+Protocol the engine calls, and the HTTP plumbing (bounded timeouts, errors that never carry
+secrets or tokens)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from .._errors import AuthError, Configuration
+
+__all__ = ["HTTP_TIMEOUT", "HTTPProvider", "OAuthProvider", "Profile", "ProviderError", "ProviderErrorKind"]
+
+ProviderErrorKind = Literal["OAuthCallbackError", "InvalidCheck"]
+
+#: Every call to a provider is bounded: connect, read, write and pool waits each take at most this.
+HTTP_TIMEOUT = httpx.Timeout(10.0)
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The signed-in user as a provider describes them, before the engine maps them to an account."""
+
+    provider: str
+    account_id: str
+    email: str | None
+    email_verified: bool
+    name: str | None
+    image: str | None
+    raw: Mapping[str, Any] = field(hash=False)
+
+
+class ProviderError(AuthError):
+    """A provider flow failed. `kind` is "OAuthCallbackError" (token endpoint, network, userinfo,
+    ID token signature/iss/aud/exp) or "InvalidCheck" (nonce missing or not the one sent)."""
+
+    status_code = 400
+
+    def __init__(self, kind: ProviderErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@runtime_checkable
+class OAuthProvider(Protocol):
+    """What the engine calls. The engine owns state, cookies and routes; a provider only talks to
+    the authorization server."""
+
+    id: str
+    name: str
+    kind: str
+    trusted_for_linking: bool
+    uses_nonce: bool
+
+    async def authorization_url(
+        self, *, redirect_uri: str, state: str, code_challenge: str, nonce: str | None
+    ) -> str: ...
+
+    async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str | None) -> Profile: ...
+
+
+def callback_error(message: str) -> ProviderError:
+    return ProviderError("OAuthCallbackError", message)
+
+
+def require_secure_url(url: str, what: str) -> str:
+    """https only, except loopback hosts (local development and tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return url
+    raise Configuration(f"{what} must be an https URL (http only on loopback): {url!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """`url` with `params` added to its query; a parameter already in the URL is replaced."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*kept, *params.items()])))
+
+
+def str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class HTTPProvider:
+    """Owns (or borrows) the httpx client and turns every transport or protocol failure into a
+    ProviderError whose message names the step, never a secret, code or token."""
+
+    def __init__(self, http: httpx.AsyncClient | None) -> None:
+        self._http = http
+        self._owns_http = http is None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it (an injected one is the caller's)."""
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One request with a bounded timeout; a transport failure becomes ProviderError."""
+        merged = {"Accept": "application/json", **(headers or {})}
+        try:
+            return await self.http.request(method, url, data=data, headers=merged, timeout=HTTP_TIMEOUT)
+        except httpx.HTTPError as error:
+            raise callback_error(f"{what} failed: {type(error).__name__}") from None
+
+    async def fetch_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One request; the parsed JSON body of a 2xx answer, or ProviderError."""
+        response = await self.send(method, url, what=what, data=data, headers=headers)
+        if not response.is_success:
+            raise callback_error(f"{what} failed: HTTP {response.status_code}{_oauth_error(response)}")
+        try:
+            return response.json()
+        except ValueError:
+            raise callback_error(f"{what} failed: the response is not JSON") from None
+
+    async def fetch_object(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = await self.fetch_json(method, url, what=what, data=data, headers=headers)
+        if not isinstance(body, dict):
+            raise callback_error(f"{what} failed: the response is not a JSON object")
+        return body
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    """` (invalid_grant: description)` from an RFC 6749 error body, if it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return ""
+    description = body.get("error_description")
+    text = body["error"] if not isinstance(description, str) else f"{body['error']}: {description}"
+    return f" ({text[:200]})"
+
+
+def access_token_from(body: Mapping[str, Any], what: str) -> str:
+    """The bearer access token of a token endpoint answer (some, like GitHub's, report errors with 200)."""
+    if isinstance(body.get("error"), str):
+        description = body.get("error_description")
+        detail = body["error"] if not isinstance(description, str) else f"{body['error']}: {description}"
+        raise callback_error(f"{what} failed ({detail[:200]})")
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise callback_error(f"{what} failed: no access_token in the response")
+    token_type = body.get("token_type", "bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise callback_error(f"{what} failed: unsupported token_type {str(token_type)[:40]!r}")
+    return token

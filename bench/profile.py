@@ -27,9 +27,17 @@ def _frame_name(frame: str) -> str:
     return f"{match.group('func')} ({file})"
 
 
+def _package(name: str) -> str:
+    """`func (pkg/module.py)` -> `pkg`; the standard library's `asyncio/...` -> `asyncio`."""
+    inside = name[name.rfind("(") + 1 : -1] if name.endswith(")") else name
+    head = inside.split("/", 1)[0]
+    return head.removesuffix(".py") or inside
+
+
 def summarize(path: Path, top: int = 30, contains: str | None = None) -> dict[str, Any]:
     inclusive: Counter[str] = Counter()
     self_: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         match = _LINE.match(line)
@@ -45,12 +53,14 @@ def summarize(path: Path, top: int = 30, contains: str | None = None) -> dict[st
         for name in set(frames):
             inclusive[name] += count
         self_[frames[-1]] += count
+        by_package[_package(frames[-1])] += count
     names = [n for n, _ in inclusive.most_common() if contains is None or contains in n][:top]
     return {
         "samples": total,
         "top": [{"function": n, "inclusive": 100 * inclusive[n] / total, "self": 100 * self_[n] / total} for n in names]
         if total
         else [],
+        "by_package": [{"package": n, "self": 100 * c / total} for n, c in by_package.most_common()] if total else [],
         "top_self": [{"function": n, "self": 100 * c / total} for n, c in self_.most_common(top)] if total else [],
     }
 
@@ -66,6 +76,9 @@ def main() -> None:
     print("\ninclusive  self  function")
     for row in result["top"]:
         print(f"{row['inclusive']:8.1f}% {row['self']:5.1f}%  {row['function']}")
+    print("\nself time by package")
+    for row in result["by_package"]:
+        print(f"{row['self']:5.1f}%  {row['package']}")
     print("\nself  function")
     for row in result["top_self"]:
         print(f"{row['self']:5.1f}%  {row['function']}")

@@ -611,21 +611,21 @@ def hs256_with_client_secret(issuer: FakeIssuer) -> Any:
     return lambda claims: jwt.encode({"alg": "HS256", "kid": issuer.key.kid}, claims, key, algorithms=["HS256"])
 
 
-TAMPERED: dict[str, Any] = {
-    "wrong issuer": lambda fake: {"claims": {"iss": "https://accounts.google.com"}},
-    "issuer with trailing slash": lambda fake: {"claims": {"iss": fake.url + "/"}},
-    "wrong audience": lambda fake: {"claims": {"aud": "someone-else", "azp": None}},
-    "audiences without azp": lambda fake: {"claims": {"aud": [fake.client_id, "other"], "azp": None}},
-    "azp of another client": lambda fake: {"claims": {"azp": "someone-else"}},
-    "expired": lambda fake: {"claims": {"exp": int(time.time()) - 120, "iat": int(time.time()) - 3720}},
-    "no exp": lambda fake: {"claims": {"exp": None}},
-    "no iat": lambda fake: {"claims": {"iat": None}},
-    "issued in the future": lambda fake: {"claims": {"iat": int(time.time()) + 600}},
-    "no sub": lambda fake: {"claims": {"sub": None}},
-    "alg none": lambda fake: {"sign": unsigned},
-    "HS256 with the client secret": lambda fake: {"sign": hs256_with_client_secret(fake)},
-    "signed by another key with the same kid": lambda fake: {"sign": other_key_same_kid(fake)},
-    "garbage": lambda fake: {"sign": lambda claims: "not.a.jwt"},
+TAMPERED: dict[str, tuple[Any, str]] = {
+    "wrong issuer": (lambda fake: {"claims": {"iss": "https://accounts.google.com"}}, "issuer"),
+    "issuer with trailing slash": (lambda fake: {"claims": {"iss": fake.url + "/"}}, "issuer"),
+    "wrong audience": (lambda fake: {"claims": {"aud": "someone-else", "azp": None}}, "audience"),
+    "audiences without azp": (lambda fake: {"claims": {"aud": [fake.client_id, "other"], "azp": None}}, "azp"),
+    "azp of another client": (lambda fake: {"claims": {"azp": "someone-else"}}, "azp"),
+    "expired": (lambda fake: {"claims": {"exp": int(time.time()) - 120, "iat": int(time.time()) - 3720}}, "expired"),
+    "no exp": (lambda fake: {"claims": {"exp": None}}, "exp or iat"),
+    "no iat": (lambda fake: {"claims": {"iat": None}}, "exp or iat"),
+    "issued in the future": (lambda fake: {"claims": {"iat": int(time.time()) + 600}}, "future"),
+    "no sub": (lambda fake: {"claims": {"sub": None}}, "subject"),
+    "alg none": (lambda fake: {"sign": unsigned}, "'none' is not allowed"),
+    "HS256 with the client secret": (lambda fake: {"sign": hs256_with_client_secret(fake)}, "'HS256' is not allowed"),
+    "signed by another key with the same kid": (lambda fake: {"sign": other_key_same_kid(fake)}, "signature"),
+    "garbage": (lambda fake: {"sign": lambda claims: "not.a.jwt"}, "malformed"),
 }
 
 
@@ -633,11 +633,13 @@ TAMPERED: dict[str, Any] = {
 async def test_tampered_id_token_is_a_callback_error(
     fake_issuer: FakeIssuer, http: httpx.AsyncClient, browser: httpx.AsyncClient, tamper: str
 ) -> None:
-    for name, value in TAMPERED[tamper](fake_issuer).items():
+    mutate, reason = TAMPERED[tamper]
+    for name, value in mutate(fake_issuer).items():
         setattr(fake_issuer, name, value)
     with pytest.raises(ProviderError) as caught:
         await google_sign_in(google_for(fake_issuer, http), browser)
     assert caught.value.kind == "OAuthCallbackError"
+    assert reason in caught.value.message
 
 
 async def test_nonce_of_another_sign_in_is_an_invalid_check(

@@ -111,6 +111,11 @@ class AuthApp:
         check_cross_site(call.scope, call.credentials, self.config)
         return await read_json_body(call.scope, call.receive)
 
+    def _require_passwords(self) -> None:
+        # With no store there is nowhere to keep passwords: these routes do not exist.
+        if not self.auth.has_store:
+            raise NotFound("Email and password sign-in needs a store")
+
     async def send_sign_in(self, send: Send, result: SignInResult, transport: str) -> None:
         if transport == "bearer" and result.tokens is not None:
             await send_json(send, 200, {**result.to_json(), **self.bearer_json(result)})
@@ -119,6 +124,7 @@ class AuthApp:
         await send_json(send, 200, result.to_json(), extra_headers=cookies)
 
     async def sign_up(self, call: Call, send: Send) -> None:
+        self._require_passwords()
         body = await self.guarded_body(call)
         max_password = self.config.passwords.max_length
         email = string_field(body, "email", max_length=320)
@@ -129,6 +135,7 @@ class AuthApp:
         await self.send_sign_in(send, result, transport)
 
     async def sign_in(self, call: Call, send: Send) -> None:
+        self._require_passwords()
         body = await self.guarded_body(call)
         email = string_field(body, "email", max_length=320)
         password = string_field(body, "password", max_length=self.config.passwords.max_length)

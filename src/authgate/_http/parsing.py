@@ -8,9 +8,9 @@ would accept duplicate keys (last wins) and needs the whole body first.
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from .._errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 

@@ -151,7 +151,8 @@ class ProviderRoutes:
         if call.scope["method"] != "GET":
             raise NotFound("Provider callbacks arrive as GET redirects")
         self.auth.oauth.provider(provider_id)
-        drop_checks = short_lived_cookie(self.config, self._checks_cookie_name(), "", path=self._checks_path(), max_age=0)
+        checks_name = self._checks_cookie_name()
+        drop_checks = short_lived_cookie(self.config, checks_name, "", path=self._checks_path(), max_age=0)
         error_page = f"{call.origin()}{self.config.base_path}/error"
         try:
             current = await self.auth.get_session(call.credentials.token)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from .._config import AuthConfig
 from .._errors import AuthError

@@ -111,7 +111,7 @@ def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCServer
     for uri in extra:
         command += ["--redirect-uri", uri]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        process = subprocess.Popen(command, cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for_discovery(process, issuer, log_path)
         yield OIDCServer(
@@ -137,7 +137,7 @@ def _install(npm: str) -> None:
     if (OIDC_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
         return
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=OIDC_DIR,
             capture_output=True,
@@ -148,7 +148,9 @@ def _install(npm: str) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail(f"`npm ci` in {OIDC_DIR} (oidc-provider) took over {_NPM_TIMEOUT:.0f}s", pytrace=False)
     if done.returncode != 0:
-        pytest.fail(f"`npm ci` in {OIDC_DIR} failed, so oidc-provider is missing:\n{done.stderr[-2000:]}", pytrace=False)
+        pytest.fail(
+            f"`npm ci` in {OIDC_DIR} failed, so oidc-provider is missing:\n{done.stderr[-2000:]}", pytrace=False
+        )
 
 
 def _wait_for_discovery(process: subprocess.Popen[bytes], issuer: str, log_path: Path) -> None:

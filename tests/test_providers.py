@@ -32,7 +32,9 @@ from authgate._errors import AuthError, Configuration
 from authgate.providers import OIDC, GitHub, Google, OAuthProvider, Profile, ProviderError
 from authgate.providers._jwt import UnknownSigningKey, verify_id_token
 
-from .oidc_fixture import OIDCServer, login, oidc_server  # noqa: F401  (oidc_server is a fixture)
+from .oidc_fixture import OIDCServer, login
+
+pytest_plugins = ["tests.oidc_fixture"]  # the oidc_server fixture
 
 CALLBACK = "http://127.0.0.1/callback"
 
@@ -98,7 +100,7 @@ class LocalServer:
 
     def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
         self._sock = sock
-        self.url = "http://127.0.0.1:{}".format(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
 
@@ -215,7 +217,9 @@ async def test_oidc_sign_in_returns_the_verified_profile(
     provider = oidc_for(oidc_server, http)
     started = await start(provider)
     code = await code_for(browser, started)
-    profile = await provider.complete(code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce)
+    profile = await provider.complete(
+        code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce
+    )
     assert profile == Profile(
         provider="oidc",
         account_id="alice",
@@ -236,7 +240,9 @@ async def test_oidc_unverified_email_is_reported_unverified(
     provider = oidc_for(oidc_server, http)
     started = await start(provider)
     code = await code_for(browser, started, account="unverified-carol")
-    profile = await provider.complete(code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce)
+    profile = await provider.complete(
+        code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce
+    )
     assert (profile.account_id, profile.email, profile.email_verified) == (
         "unverified-carol",
         "unverified-carol@example.test",
@@ -250,7 +256,9 @@ async def test_oidc_reads_userinfo_when_the_id_token_has_no_email(
     provider = oidc_for(oidc_server, http)
     started = await start(provider)
     code = await code_for(browser, started, account="userinfo-only-bob")
-    profile = await provider.complete(code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce)
+    profile = await provider.complete(
+        code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce
+    )
     assert (profile.account_id, profile.email, profile.email_verified, profile.name) == (
         "userinfo-only-bob",
         "userinfo-only-bob@example.test",
@@ -271,7 +279,9 @@ async def test_oidc_client_secret_post_with_es256_id_tokens(
     )
     started = await start(provider)
     code = await code_for(browser, started, account="dora@example.org")
-    profile = await provider.complete(code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce)
+    profile = await provider.complete(
+        code=code, redirect_uri=CALLBACK, code_verifier=started.verifier, nonce=started.nonce
+    )
     assert (profile.account_id, profile.email, profile.email_verified) == ("dora@example.org", "dora@example.org", True)
 
 
@@ -477,7 +487,9 @@ class FakeIssuer:
         async def token(request: Request) -> Response:
             form = await request.form()
             scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-            client_id, _, secret = base64.b64decode(encoded).decode().partition(":") if scheme == "Basic" else ("", "", "")
+            client_id, _, secret = (
+                base64.b64decode(encoded).decode().partition(":") if scheme == "Basic" else ("", "", "")
+            )
             if (unquote_plus(client_id), unquote_plus(secret)) != (self.client_id, self.client_secret):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             pending = self.codes.pop(str(form["code"]), None)
@@ -515,7 +527,7 @@ class FakeIssuer:
 def issuer_server() -> Iterator[tuple[LocalServer, list[FakeIssuer]]]:
     """One server for the module; `fake_issuer` swaps in a fresh FakeIssuer per test."""
     sock = LocalServer.bind()
-    url = "http://127.0.0.1:{}".format(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     current = [FakeIssuer(url)]
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -784,6 +796,12 @@ def test_verify_nonce_is_checked_last_and_as_invalid_check() -> None:
 # --- GitHub against a local fake of its endpoints ------------------------------------------------
 
 
+GITHUB_EMAILS: list[dict[str, Any]] = [
+    {"email": "secondary@example.test", "primary": False, "verified": True, "visibility": None},
+    {"email": "octocat@github.example", "primary": True, "verified": True, "visibility": "private"},
+]
+
+
 @dataclass
 class FakeGitHub:
     url: str
@@ -798,12 +816,7 @@ class FakeGitHub:
             "avatar_url": "https://avatars.example/u/583231",
         }
     )
-    emails: list[dict[str, Any]] | None = field(
-        default_factory=lambda: [
-            {"email": "secondary@example.test", "primary": False, "verified": True, "visibility": None},
-            {"email": "octocat@github.example", "primary": True, "verified": True, "visibility": "private"},
-        ]
-    )
+    emails: list[dict[str, Any]] | None = field(default_factory=lambda: list(GITHUB_EMAILS))
     codes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def app(self) -> Starlette:
@@ -857,7 +870,7 @@ class FakeGitHub:
 @pytest.fixture(scope="module")
 def github_server() -> Iterator[tuple[LocalServer, list[FakeGitHub]]]:
     sock = LocalServer.bind()
-    url = "http://127.0.0.1:{}".format(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     current = [FakeGitHub(url)]
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -929,8 +942,8 @@ async def test_github_unverified_primary_email_is_not_verified(
     fake_github: FakeGitHub, http: httpx.AsyncClient, browser: httpx.AsyncClient
 ) -> None:
     fake_github.emails = [
-        {"email": "verified-secondary@example.test", "primary": False, "verified": True},
-        {"email": "new-primary@example.test", "primary": True, "verified": False},
+        {"email": "verified-secondary@example.test", "primary": False, "verified": True, "visibility": None},
+        {"email": "new-primary@example.test", "primary": True, "verified": False, "visibility": None},
     ]
     profile = await github_sign_in(github_for(fake_github, http), browser)
     assert (profile.email, profile.email_verified) == ("new-primary@example.test", False)

@@ -22,6 +22,7 @@ __all__ = [
     "NotFound",
     "OAuthAccountNotLinked",
     "OAuthCallbackError",
+    "PasskeyInUse",
     "PayloadTooLarge",
     "RefreshInProgress",
     "RefreshTokenReuse",
@@ -175,3 +176,9 @@ class AccountInUse(OAuthAccountNotLinked):
     """A provider identity that is already linked (to this or another user)."""
 
     message = "This provider account is already linked to a user"
+
+
+class PasskeyInUse(AuthError):
+    kind = "PasskeyInUse"
+    status_code = 409
+    message = "This passkey is already registered"

@@ -141,3 +141,45 @@ class AuthEvent:
     ip: str | None = None
     user_agent: str | None = None
     detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationToken:
+    """A single-use secret bound to a user and a purpose (email verification, password reset,
+    email change, MFA challenge, WebAuthn challenge). Only its hash is stored."""
+
+    token_hash: str
+    purpose: str
+    expires_at: datetime
+    created_at: datetime
+    user_id: str | None = None
+    data: dict[str, Any] | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MFAFactor:
+    """A second factor of a user: `totp` (secret encrypted at rest) or `email` (one-time codes)."""
+
+    user_id: str
+    kind: str
+    confirmed: bool
+    created_at: datetime
+    secret: str | None = None
+    # The last TOTP time step accepted, so the same code cannot be used twice in its window.
+    last_used_step: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """A registered passkey (WebAuthn credential)."""
+
+    credential_id: str
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    name: str
+    created_at: datetime
+    transports: tuple[str, ...] = ()
+    backed_up: bool = False
+    last_used_at: datetime | None = None

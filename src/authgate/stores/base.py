@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from .._models import Account, AuthEvent, RetiredRefresh, Session, User
+from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 
 __all__ = ["Store", "StoredCredentials"]
 
@@ -107,3 +107,66 @@ class Store(Protocol):
 
     async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
         """Audit events, newest first, optionally for one user."""
+
+    # -- verification tokens (email verification, reset, email change, MFA and WebAuthn challenges)
+
+    async def create_verification(self, token: VerificationToken) -> None:
+        """Store a verification token (by hash)."""
+
+    async def get_verification(self, token_hash: str) -> VerificationToken | None:
+        """A verification token without consuming it (expired ones too: the engine decides)."""
+
+    async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
+        """Atomically delete and return the token if it exists with this purpose; None otherwise.
+        Of two concurrent calls exactly one gets the token (single use)."""
+
+    async def count_verification_attempt(self, token_hash: str) -> int:
+        """Atomically add one to the token's attempts and return the new count (0 if no such token)."""
+
+    async def delete_verifications(self, user_id: str, purpose: str) -> int:
+        """Delete every token of a user for a purpose (e.g. older reset links)."""
+
+    # -- MFA factors and recovery codes ---------------------------------------------------------
+
+    async def save_mfa_factor(self, factor: MFAFactor) -> None:
+        """Insert or replace the user's factor of `factor.kind`."""
+
+    async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
+        """A user's factors, oldest first."""
+
+    async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
+        """Remove a factor. True when it existed."""
+
+    async def advance_totp_step(self, user_id: str, step: int) -> bool:
+        """Atomically record `step` as the last used TOTP step if it is greater than the stored one.
+        False means this step (or a later one) was already used: a replay."""
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
+        """Replace all of a user's recovery codes with these hashes."""
+
+    async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
+        """Atomically delete one recovery code; True when it existed (each code works once)."""
+
+    async def count_recovery_codes(self, user_id: str) -> int:
+        """How many unused recovery codes a user has."""
+
+    # -- passkeys -------------------------------------------------------------------------------
+
+    async def add_authenticator(self, authenticator: Authenticator) -> None:
+        """Register a passkey; raise `PasskeyInUse` when the credential id exists."""
+
+    async def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        """A passkey by credential id."""
+
+    async def list_authenticators(self, user_id: str) -> list[Authenticator]:
+        """A user's passkeys, oldest first."""
+
+    async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
+        """Record a successful assertion: store the new sign count and last use. Atomically refuses
+        (returns False) when a non-zero count does not exceed the stored one (a cloned authenticator)."""
+
+    async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
+        """Rename one of the user's passkeys."""
+
+    async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
+        """Remove one of the user's passkeys."""

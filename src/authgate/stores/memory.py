@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .._errors import AccountInUse, EmailInUse
-from .._models import Account, AuthEvent, RetiredRefresh, Session, User
+from .._errors import AccountInUse, EmailInUse, PasskeyInUse
+from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from .base import StoredCredentials
 
 __all__ = ["MemoryStore"]
@@ -34,6 +34,10 @@ class MemoryStore:
         self._retired: dict[str, RetiredRefresh] = {}
         self._accounts: dict[tuple[str, str], Account] = {}
         self._events: list[AuthEvent] = []
+        self._verifications: dict[str, VerificationToken] = {}
+        self._factors: dict[tuple[str, str], MFAFactor] = {}
+        self._recovery: dict[str, set[str]] = {}
+        self._authenticators: dict[str, Authenticator] = {}
 
     async def open(self) -> None:
         return None
@@ -160,6 +164,13 @@ class MemoryStore:
         await self.delete_user_sessions(user_id)
         for key in [k for k, a in self._accounts.items() if a.user_id == user_id]:
             del self._accounts[key]
+        for token_hash in [h for h, v in self._verifications.items() if v.user_id == user_id]:
+            del self._verifications[token_hash]
+        for factor_key in [k for k in self._factors if k[0] == user_id]:
+            del self._factors[factor_key]
+        self._recovery.pop(user_id, None)
+        for credential_id in [c for c, a in self._authenticators.items() if a.user_id == user_id]:
+            del self._authenticators[credential_id]
         for email_key in [k for k, uid in self._user_id_by_email.items() if uid == user_id]:
             del self._user_id_by_email[email_key]
         del self._users[user_id], self._password_hashes[user_id]
@@ -185,3 +196,91 @@ class MemoryStore:
     async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
         events = [e for e in self._events if user_id is None or e.user_id == user_id]
         return sorted(events, key=lambda e: e.created_at, reverse=True)[:limit]
+
+    async def create_verification(self, token: VerificationToken) -> None:
+        self._verifications[token.token_hash] = token
+
+    async def get_verification(self, token_hash: str) -> VerificationToken | None:
+        return self._verifications.get(token_hash)
+
+    async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
+        token = self._verifications.get(token_hash)
+        if token is None or token.purpose != purpose:
+            return None
+        return self._verifications.pop(token_hash)
+
+    async def count_verification_attempt(self, token_hash: str) -> int:
+        token = self._verifications.get(token_hash)
+        if token is None:
+            return 0
+        self._verifications[token_hash] = replace(token, attempts=token.attempts + 1)
+        return token.attempts + 1
+
+    async def delete_verifications(self, user_id: str, purpose: str) -> int:
+        doomed = [h for h, v in self._verifications.items() if v.user_id == user_id and v.purpose == purpose]
+        for token_hash in doomed:
+            del self._verifications[token_hash]
+        return len(doomed)
+
+    async def save_mfa_factor(self, factor: MFAFactor) -> None:
+        self._factors[(factor.user_id, factor.kind)] = factor
+
+    async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
+        factors = [f for (uid, _), f in self._factors.items() if uid == user_id]
+        return sorted(factors, key=lambda f: f.created_at)
+
+    async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
+        return self._factors.pop((user_id, kind), None) is not None
+
+    async def advance_totp_step(self, user_id: str, step: int) -> bool:
+        factor = self._factors.get((user_id, "totp"))
+        if factor is None or step <= factor.last_used_step:
+            return False
+        self._factors[(user_id, "totp")] = replace(factor, last_used_step=step)
+        return True
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
+        self._recovery[user_id] = set(code_hashes)
+
+    async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
+        codes = self._recovery.get(user_id, set())
+        if code_hash not in codes:
+            return False
+        codes.remove(code_hash)
+        return True
+
+    async def count_recovery_codes(self, user_id: str) -> int:
+        return len(self._recovery.get(user_id, ()))
+
+    async def add_authenticator(self, authenticator: Authenticator) -> None:
+        if authenticator.credential_id in self._authenticators:
+            raise PasskeyInUse()
+        self._authenticators[authenticator.credential_id] = authenticator
+
+    async def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        return self._authenticators.get(credential_id)
+
+    async def list_authenticators(self, user_id: str) -> list[Authenticator]:
+        found = [a for a in self._authenticators.values() if a.user_id == user_id]
+        return sorted(found, key=lambda a: a.created_at)
+
+    async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
+        current = self._authenticators.get(credential_id)
+        if current is None or (sign_count != 0 and sign_count <= current.sign_count):
+            return False
+        self._authenticators[credential_id] = replace(current, sign_count=sign_count, last_used_at=now)
+        return True
+
+    async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
+        current = self._authenticators.get(credential_id)
+        if current is None or current.user_id != user_id:
+            return False
+        self._authenticators[credential_id] = replace(current, name=name)
+        return True
+
+    async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
+        current = self._authenticators.get(credential_id)
+        if current is None or current.user_id != user_id:
+            return False
+        del self._authenticators[credential_id]
+        return True

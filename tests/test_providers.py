@@ -32,9 +32,10 @@ from authgate._errors import AuthError, Configuration
 from authgate.providers import OIDC, GitHub, Google, OAuthProvider, Profile, ProviderError
 from authgate.providers._jwt import UnknownSigningKey, verify_id_token
 
+from . import oidc_fixture
 from .oidc_fixture import OIDCServer, login
 
-pytest_plugins = ["tests.oidc_fixture"]  # the oidc_server fixture
+oidc_server = oidc_fixture.oidc_server  # the session fixture: oidc-provider on a free port
 
 CALLBACK = "http://127.0.0.1/callback"
 

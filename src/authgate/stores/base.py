@@ -163,7 +163,8 @@ class Store(Protocol):
 
     async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
         """Record a successful assertion: store the new sign count and last use. Atomically refuses
-        (returns False) when a non-zero count does not exceed the stored one (a cloned authenticator)."""
+        (returns False) unless both counts are zero or the new one exceeds the stored one (WebAuthn's
+        rule against cloned authenticators)."""
 
     async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
         """Rename one of the user's passkeys."""

@@ -266,7 +266,9 @@ class MemoryStore:
 
     async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
         current = self._authenticators.get(credential_id)
-        if current is None or (sign_count != 0 and sign_count <= current.sign_count):
+        # WebAuthn's rule: unless both counts are zero (authenticators without a counter), the new
+        # count must exceed the stored one; anything else suggests a cloned authenticator.
+        if current is None or ((sign_count or current.sign_count) and sign_count <= current.sign_count):
             return False
         self._authenticators[credential_id] = replace(current, sign_count=sign_count, last_used_at=now)
         return True

@@ -23,6 +23,7 @@ __all__ = [
     "OAuthAccountNotLinked",
     "OAuthCallbackError",
     "PasskeyInUse",
+    "RateLimited",
     "PayloadTooLarge",
     "RefreshInProgress",
     "RefreshTokenReuse",
@@ -182,3 +183,13 @@ class PasskeyInUse(AuthError):
     kind = "PasskeyInUse"
     status_code = 409
     message = "This passkey is already registered"
+
+
+class RateLimited(AuthError):
+    kind = "RateLimited"
+    status_code = 429
+    message = "Too many attempts; try again later"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

@@ -50,6 +50,9 @@ async def send_redirect(send: Send, location: str, *, extra_headers: list[tuple[
 
 
 async def send_error(send: Send, error: AuthError, *, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        extra_headers = [*(extra_headers or []), (b"retry-after", str(retry_after).encode())]
     await send_json(send, error.status_code, error.to_json(), extra_headers=extra_headers)
 
 

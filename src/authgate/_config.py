@@ -79,6 +79,46 @@ class PasswordOptions:
 
 
 @dataclass(frozen=True)
+class MFAOptions:
+    """Second factors (goauth's credentials + MFA sequence)."""
+
+    # Every user must pass a second factor; users without TOTP get one-time codes by email.
+    required: bool = False
+    code_lifetime: timedelta = timedelta(minutes=10)
+    max_attempts: int = 5
+    trusted_device_lifetime: timedelta = timedelta(days=90)
+    totp_issuer: str = "authgate"
+
+
+@dataclass(frozen=True)
+class AccountOptions:
+    """Email verification, password reset, email change and the sign-up conflict policy."""
+
+    # Where the app's pages live, for links in emails (default: base_url, else the request origin).
+    app_url: str | None = None
+    reset_path: str = "/reset-password"
+    verification_lifetime: timedelta = timedelta(hours=24)
+    reset_lifetime: timedelta = timedelta(minutes=30)
+    # "error": sign-up of a taken email answers 409 EmailInUse (the seed's behaviour, easy to use,
+    # reveals that the address has an account). "email": every sign-up answers the same
+    # `{verification_required: true}`, new users get a verification link, existing owners an email
+    # saying someone tried to sign up; nobody can tell which happened. Sign-in then needs a
+    # verified email.
+    sign_up_conflict: Literal["error", "email"] = "error"
+    require_verified_email: bool = False
+
+
+@dataclass(frozen=True)
+class PasskeyOptions:
+    """WebAuthn relying party settings; defaults come from the app's own origin."""
+
+    rp_id: str | None = None
+    rp_name: str = "authgate"
+    origins: tuple[str, ...] = ()
+    challenge_lifetime: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """Everything `Auth` needs besides its store. Built by `Auth(...)`; validated on construction."""
 
@@ -90,6 +130,9 @@ class AuthConfig:
     cookies: CookieOptions = field(default_factory=CookieOptions)
     sessions: SessionOptions = field(default_factory=SessionOptions)
     passwords: PasswordOptions = field(default_factory=PasswordOptions)
+    mfa: MFAOptions = field(default_factory=MFAOptions)
+    accounts: AccountOptions = field(default_factory=AccountOptions)
+    passkeys: PasskeyOptions = field(default_factory=PasskeyOptions)
     clock: Clock = utc_now
 
     def __post_init__(self) -> None:

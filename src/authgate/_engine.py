@@ -14,12 +14,23 @@ from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from ._config import AuthConfig, Clock, CookieOptions, PasswordOptions, SessionOptions, utc_now
+from ._config import (
+    AccountOptions,
+    AuthConfig,
+    Clock,
+    CookieOptions,
+    MFAOptions,
+    PasskeyOptions,
+    PasswordOptions,
+    SessionOptions,
+    utc_now,
+)
 from ._errors import (
     AccessDenied,
     AuthError,
     Configuration,
     CredentialsSignin,
+    EmailInUse,
     InvalidRequest,
     SessionExpired,
     Unauthenticated,
@@ -33,8 +44,13 @@ from .stores.base import Store
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
+    from ._account import AccountFlows
     from ._http.app import AuthApp
     from ._oauth import OAuthFlow
+    from ._passkeys import PasskeyFlow
+    from ._ratelimit import RateLimiter, RateLimitOptions
+    from .mail import EmailSender
+    from .mfa import MFAChallenge, MFAFlow
     from .providers import OAuthProvider
 
 __all__ = ["Auth", "normalize_email"]
@@ -86,6 +102,11 @@ class Auth:
         providers: Sequence[OAuthProvider] = (),
         callbacks: Callbacks | None = None,
         events: Events | None = None,
+        email_sender: EmailSender | None = None,
+        rate_limits: RateLimitOptions | None = None,
+        mfa: MFAOptions | None = None,
+        accounts: AccountOptions | None = None,
+        passkeys: PasskeyOptions | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.config = AuthConfig(
@@ -96,9 +117,16 @@ class Auth:
             cookies=cookies or CookieOptions(),
             sessions=sessions or SessionOptions(),
             passwords=passwords or PasswordOptions(),
+            mfa=mfa or MFAOptions(),
+            accounts=accounts or AccountOptions(),
+            passkeys=passkeys or PasskeyOptions(),
             clock=clock,
         )
         self._store = store
+        self.email_sender = email_sender
+        if self.config.accounts.sign_up_conflict == "email" and email_sender is None:
+            raise Configuration("sign_up_conflict='email' needs an email_sender")
+        self.limiter = self._make_limiter(rate_limits)
         self.callbacks = callbacks or Callbacks()
         self.events = events or Events()
         self.providers = {provider.id: provider for provider in providers}
@@ -114,6 +142,22 @@ class Auth:
         self.hasher = PasswordHasher(self.config.passwords.algorithm, workers=self.config.passwords.hash_workers)
         self._opened = False
         self._open_lock: asyncio.Lock | None = None
+
+    @staticmethod
+    def _make_limiter(options: RateLimitOptions | None) -> RateLimiter | None:
+        from ._ratelimit import RateLimiter, RateLimitOptions
+
+        options = options or RateLimitOptions()
+        return RateLimiter(options) if options.enabled else None
+
+    async def rate_limit(self, limit_name: str, key: str) -> None:
+        """Spend one unit of a named limit (RateLimited when over); nothing when limits are off."""
+        if self.limiter is not None:
+            await self.limiter.hit(limit_name, key)
+
+    async def sessions_changed(self, user_id: str) -> None:
+        """Called after sessions of a user were revoked outside the session strategy (password
+        change, reset, account deletion); a session cache invalidates here."""
 
     @property
     def store(self) -> Store:
@@ -141,9 +185,11 @@ class Auth:
                 self._opened = True
 
     async def close(self) -> None:
-        """Close the store."""
+        """Close the store and the rate-limit storage."""
         if self._opened and self._store is not None:
             await self._store.close()
+        if self.limiter is not None:
+            await self.limiter.close()
         self._opened = False
         self._open_lock = None
 
@@ -202,6 +248,27 @@ class Auth:
         from ._oauth import OAuthFlow
 
         return OAuthFlow(self)
+
+    @cached_property
+    def accounts(self) -> AccountFlows:
+        """Email verification, password reset and change, email change, account deletion."""
+        from ._account import AccountFlows
+
+        return AccountFlows(self)
+
+    @cached_property
+    def mfa(self) -> MFAFlow:
+        """Second factors: challenges, TOTP enrolment, recovery codes, trusted devices."""
+        from .mfa import MFAFlow
+
+        return MFAFlow(self)
+
+    @cached_property
+    def passkeys(self) -> PasskeyFlow:
+        """WebAuthn registration and sign-in."""
+        from ._passkeys import PasskeyFlow
+
+        return PasskeyFlow(self)
 
     @cached_property
     def current_user(self) -> Any:
@@ -263,6 +330,10 @@ class Auth:
 
     # -- operations ------------------------------------------------------------------------------
 
+    def check_new_password(self, password: str) -> None:
+        """The policy for a new password (length only: NIST 800-63B, no composition rules)."""
+        self._check_password_shape(password, for_new_password=True)
+
     def _check_password_shape(self, password: str, *, for_new_password: bool) -> None:
         options = self.config.passwords
         too_short = for_new_password and len(password) < options.min_length
@@ -275,6 +346,7 @@ class Auth:
         self, email: str, password: str, name: str | None = None, *, meta: RequestMeta | None = None
     ) -> SignInResult:
         """Create a user and sign them in. Raises EmailInUse for a taken address."""
+        await self.rate_limit("sign_up_per_ip", _ip_key(meta))
         display_email, email_key = normalize_email(email)
         self._check_password_shape(password, for_new_password=True)
         if name is not None and len(name) > _MAX_NAME:
@@ -298,12 +370,50 @@ class Auth:
         await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
         return await self.start_session(user, meta, method="credentials")
 
-    async def sign_in(self, email: str, password: str, *, meta: RequestMeta | None = None) -> SignInResult:
-        """Check email and password and start a new session (always a new token: no fixation).
+    async def sign_up_quietly(
+        self, email: str, password: str, name: str | None, *, origin: str, meta: RequestMeta | None = None
+    ) -> None:
+        """`sign_up_conflict="email"`: the same answer whether or not the address has an account.
+        A new user gets a verification link and no session; an existing owner gets an email
+        saying someone tried to sign up with their address."""
+        from .mail import existing_account_message
 
-        Unknown email and wrong password raise the same CredentialsSignin after one hash verify each.
+        await self.rate_limit("sign_up_per_ip", _ip_key(meta))
+        display_email, email_key = normalize_email(email)
+        self._check_password_shape(password, for_new_password=True)
+        store = self.store
+        await self.open()
+        password_hash = await self.hasher.hash(password)  # spend the hash either way: same timing
+        existing = await store.get_credentials(email_key)
+        if existing is not None:
+            self.accounts.deliver_later(existing_account_message(existing[0].email, origin))
+            return
+        now = self.config.clock()
+        user = User(str(uuid.uuid4()), display_email, (name or "").strip(), False, None, now, now)
+        try:
+            await store.create_user(user, email_key=email_key, password_hash=password_hash)
+        except EmailInUse:
+            return  # lost a race to another sign-up of the same address: same quiet answer
+        await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
+        await self.accounts.send_verification(user, origin=origin)
+
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        *,
+        meta: RequestMeta | None = None,
+        trusted_device: str | None = None,
+    ) -> SignInResult | MFAChallenge:
+        """Check email and password; start a session, or answer with an MFA challenge.
+
+        Unknown email and wrong password raise the same CredentialsSignin after one hash verify
+        each. Limits: every attempt counts per IP; failures count per account, in a separate
+        bucket for a trusted device, so an attacker hammering the account cannot lock its owner
+        out of the device they already proved. Engine callers get the same limits as HTTP routes.
         """
         self._check_password_shape(password, for_new_password=False)
+        await self.rate_limit("sign_in_per_ip", _ip_key(meta))
         try:
             _, email_key = normalize_email(email)
         except InvalidRequest:
@@ -312,13 +422,32 @@ class Auth:
         await self.open()
         found = await store.get_credentials(email_key) if email_key else None
         user, stored_hash = found if found else (None, None)
+        device = self.mfa.trusted_device(trusted_device, user.id) if user else None
+        account_key = f"{email_key}|device:{device}" if device else (email_key or "invalid-email")
+        if self.limiter is not None:
+            await self.limiter.test("sign_in_per_account", account_key)
         ok, upgraded_hash = await self.hasher.verify(stored_hash, password)
         if not ok or user is None:
+            await self.rate_limit_failure("sign_in_per_account", account_key)
             await self._audit("sign_in_failed", user_id=user.id if user else None, meta=meta, email=email[:254])
             raise CredentialsSignin()
         if upgraded_hash is not None:
             await store.set_password_hash(user.id, upgraded_hash, now=self.config.clock())
+        if self.config.accounts.require_verified_email and not user.email_verified:
+            raise AccessDenied("Verify your email address before signing in")
+        if device is None:
+            methods = await self.mfa.methods_for(user)
+            if methods:
+                return await self.mfa.challenge(user, methods, meta)
         return await self.start_session(user, meta, method="credentials")
+
+    async def rate_limit_failure(self, limit_name: str, key: str) -> None:
+        """Count a failure; the limit itself was tested before the work, so never raise here."""
+        if self.limiter is not None:
+            try:
+                await self.limiter.hit(limit_name, key)
+            except AuthError:
+                pass
 
     async def start_session(
         self, user: User, meta: RequestMeta | None, *, method: str, account: Any = None, profile: Any = None
@@ -382,3 +511,9 @@ class Auth:
         if revoked:
             await self._audit("session_revoked", user_id=user_id, reason="others", count=revoked)
         return revoked
+
+
+def _ip_key(meta: RequestMeta | None) -> str:
+    from ._ratelimit import ip_key
+
+    return ip_key(meta.ip if meta else None)

@@ -31,6 +31,7 @@ __all__ = [
     "SessionExpired",
     "Unauthenticated",
     "UnsupportedMediaType",
+    "Verification",
 ]
 
 
@@ -193,3 +194,11 @@ class RateLimited(AuthError):
     def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
         super().__init__(message)
         self.retry_after = max(1, int(retry_after))
+
+
+class Verification(AuthError):
+    """A verification link, reset token, one-time code or challenge that is wrong, used or expired."""
+
+    kind = "Verification"
+    status_code = 400
+    message = "This link or code is invalid or has expired"

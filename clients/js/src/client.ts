@@ -270,7 +270,10 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
       emit({ type: "refresh-shared", from: "this-tab" });
       return refreshing;
     }
-    const run = tabs.withLock(() => refreshLocked(sentAt));
+    // A lock request can reject (the page is unloading): that is a failed refresh, not a crash.
+    const run = tabs.withLock(() => refreshLocked(sentAt)).catch((cause: unknown): RefreshOutcome => {
+      return { ok: false, error: networkError(cause) };
+    });
     refreshing = run.finally(() => {
       refreshing = null;
     });

@@ -39,6 +39,9 @@ class AuthApp:
             "/session": {"GET": self.session},
             "/refresh": {"POST": self.refresh},
             "/sign-out": {"POST": self.sign_out},
+            # The refresh cookie is only sent below /refresh: this alias lets a browser whose
+            # access cookie already expired still end its session on the server.
+            "/refresh/sign-out": {"POST": self.sign_out},
             "/token": {"POST": self.token},
             "/sessions": {"GET": self.list_sessions, "DELETE": self.revoke_sessions},
             "/csrf": {"GET": providers.csrf},

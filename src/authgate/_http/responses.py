@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
@@ -68,7 +69,8 @@ def _cookie(
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
-    return max(0, int((moment - now).total_seconds()))
+    # Round up: a cookie must not vanish before the token inside it expires (1.9 s -> 2, not 1).
+    return max(0, math.ceil((moment - now).total_seconds()))
 
 
 def session_cookies(tokens: Tokens, config: AuthConfig) -> list[tuple[bytes, bytes]]:

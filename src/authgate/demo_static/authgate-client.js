@@ -267,7 +267,9 @@ function createAuthClient(options = {}) {
       emit({ type: "refresh-shared", from: "this-tab" });
       return refreshing;
     }
-    const run = tabs.withLock(() => refreshLocked(sentAt));
+    const run = tabs.withLock(() => refreshLocked(sentAt)).catch((cause) => {
+      return { ok: false, error: networkError(cause) };
+    });
     refreshing = run.finally(() => {
       refreshing = null;
     });

@@ -119,7 +119,52 @@ _ACCOUNTS_EVENTS = (
     "CREATE INDEX idx_auth_events_created_at ON auth_events(created_at)",
 )
 
-# Later steps (verification tokens, authenticators, MFA factors) append here as 3, 4, ...
+# Plain CREATE for the same reason as step 2. Token and code columns hold SHA-256 hex digests; the
+# (user_id, ...) primary keys of mfa_factors and recovery_codes serve lookups by user, so only
+# verification_tokens and authenticators need their own user_id index.
+_VERIFICATION_MFA_PASSKEYS = (
+    """CREATE TABLE verification_tokens (
+    token_hash VARCHAR(64) PRIMARY KEY,
+    purpose VARCHAR(32) NOT NULL,
+    user_id VARCHAR(255) REFERENCES users(id) ON DELETE CASCADE,
+    data JSONB,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    expires_at TIMESTAMPTZ NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+)""",
+    "CREATE INDEX idx_verification_tokens_user_id_purpose ON verification_tokens(user_id, purpose)",
+    "CREATE INDEX idx_verification_tokens_expires_at ON verification_tokens(expires_at)",
+    """CREATE TABLE mfa_factors (
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind VARCHAR(16) NOT NULL,
+    secret TEXT,
+    confirmed BOOLEAN NOT NULL,
+    last_used_step BIGINT NOT NULL DEFAULT -1,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, kind)
+)""",
+    """CREATE TABLE recovery_codes (
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash VARCHAR(64) NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, code_hash)
+)""",
+    # transports is a JSON array of strings, so any value the client sent reads back unchanged.
+    """CREATE TABLE authenticators (
+    credential_id VARCHAR(1024) PRIMARY KEY,
+    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    public_key BYTEA NOT NULL,
+    sign_count BIGINT NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    transports TEXT NOT NULL DEFAULT '[]',
+    backed_up BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMPTZ NOT NULL,
+    last_used_at TIMESTAMPTZ
+)""",
+    "CREATE INDEX idx_authenticators_user_id ON authenticators(user_id)",
+)
+
+# Later steps append here as 4, 5, ...
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -127,6 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (*_AUTHINGO_TABLES, *_UPGRADE_USERS, *_UPGRADE_SESSIONS, *_RETIRED_REFRESH),
     ),
     Migration(2, "accounts_auth_events", _ACCOUNTS_EVENTS),
+    Migration(3, "verification_mfa_passkeys", _VERIFICATION_MFA_PASSKEYS),
 )
 
 
@@ -137,6 +183,7 @@ def _if_not_exists(statement: str) -> str:
 
 
 _ACCOUNTS_EVENTS_SQL = ";\n".join(_if_not_exists(statement) for statement in _ACCOUNTS_EVENTS)
+_VERIFICATION_MFA_PASSKEYS_SQL = ";\n".join(_if_not_exists(statement) for statement in _VERIFICATION_MFA_PASSKEYS)
 
 _VERSION_ROWS = ",\n".join(f"    ({m.version}, '{m.name}')" for m in MIGRATIONS)
 
@@ -179,6 +226,8 @@ CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id);
 {_RETIRED_REFRESH[1]};
 
 {_ACCOUNTS_EVENTS_SQL};
+
+{_VERIFICATION_MFA_PASSKEYS_SQL};
 
 -- Recording the versions keeps `authgate migrate` from re-running step 1 (which hashes tokens).
 INSERT INTO {VERSION_TABLE} (version, name) VALUES

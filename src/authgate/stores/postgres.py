@@ -18,8 +18,8 @@ import asyncpg
 import asyncpg.exceptions
 from asyncpg.pool import PoolConnectionProxy
 
-from .._errors import AccountInUse, Configuration, EmailInUse, ServiceUnavailable
-from .._models import Account, AuthEvent, RetiredRefresh, Session, User
+from .._errors import AccountInUse, Configuration, EmailInUse, PasskeyInUse, ServiceUnavailable
+from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
@@ -50,6 +50,7 @@ _UNAVAILABLE_ON_OPEN: tuple[type[BaseException], ...] = (
 
 _EMAIL_CONSTRAINTS = frozenset({"uq_users_email_key", "users_email_key"})
 _ACCOUNTS_PKEY = "accounts_pkey"
+_AUTHENTICATORS_PKEY = "authenticators_pkey"
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x6175746867617465  # "authgate" in ASCII: one advisory lock key for schema changes
 _MIGRATION_TIMEOUT = 3600.0  # hashing a large AuthInGo sessions table may outlast command_timeout
@@ -92,6 +93,45 @@ _DELETE_EXPIRED_SQL = """\
 DELETE FROM sessions WHERE id IN (
     SELECT id FROM sessions WHERE refresh_expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
 )"""
+
+# data travels as text both ways, as auth_events.detail does.
+_CREATE_VERIFICATION_SQL = """\
+INSERT INTO verification_tokens (token_hash, purpose, expires_at, created_at, user_id, data, attempts)
+VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)
+ON CONFLICT (token_hash) DO UPDATE SET purpose = EXCLUDED.purpose, expires_at = EXCLUDED.expires_at,
+    created_at = EXCLUDED.created_at, user_id = EXCLUDED.user_id, data = EXCLUDED.data, attempts = EXCLUDED.attempts"""
+_VERIFICATION_SQL = """\
+SELECT token_hash, purpose, expires_at, created_at, user_id, data::text AS data, attempts
+FROM verification_tokens WHERE token_hash = $1"""
+# One statement each: of concurrent consumers exactly one deletes the row (the others wait on its row
+# lock, then find it gone), and concurrent increments serialise on the row lock.
+_CONSUME_VERIFICATION_SQL = """\
+DELETE FROM verification_tokens WHERE token_hash = $1 AND purpose = $2
+RETURNING token_hash, purpose, expires_at, created_at, user_id, data::text AS data, attempts"""
+_SAVE_FACTOR_SQL = """\
+INSERT INTO mfa_factors (user_id, kind, confirmed, created_at, secret, last_used_step)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (user_id, kind) DO UPDATE SET confirmed = EXCLUDED.confirmed, created_at = EXCLUDED.created_at,
+    secret = EXCLUDED.secret, last_used_step = EXCLUDED.last_used_step"""
+# A racing UPDATE with the same step waits for the winner's row lock, re-checks
+# `last_used_step < $2` against the new row and matches nothing: the code works once.
+_ADVANCE_TOTP_SQL = """\
+UPDATE mfa_factors SET last_used_step = $2 WHERE user_id = $1 AND kind = 'totp' AND last_used_step < $2"""
+_ADD_AUTHENTICATOR_SQL = """\
+INSERT INTO authenticators (credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up,
+    last_used_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"""
+_AUTHENTICATOR_SQL = """\
+SELECT credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used_at
+FROM authenticators WHERE credential_id = $1"""
+_USER_AUTHENTICATORS_SQL = """\
+SELECT credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used_at
+FROM authenticators WHERE user_id = $1 ORDER BY created_at"""
+# WebAuthn's rule in the WHERE clause, so the check and the write are one atomic step: unless both
+# counts are zero, the new count must exceed the stored one (anything else suggests a clone).
+_AUTHENTICATOR_USE_SQL = """\
+UPDATE authenticators SET sign_count = $2, last_used_at = $3
+WHERE credential_id = $1 AND (($2 = 0 AND sign_count = 0) OR $2 > sign_count)"""
 
 
 @contextmanager
@@ -187,6 +227,44 @@ def _event(row: asyncpg.Record) -> AuthEvent:
         ip=row["ip"],
         user_agent=row["user_agent"],
         detail=None if detail is None else json.loads(detail),
+    )
+
+
+def _verification(row: asyncpg.Record) -> VerificationToken:
+    data = row["data"]
+    return VerificationToken(
+        token_hash=row["token_hash"],
+        purpose=row["purpose"],
+        expires_at=row["expires_at"],
+        created_at=row["created_at"],
+        user_id=row["user_id"],
+        data=None if data is None else json.loads(data),
+        attempts=row["attempts"],
+    )
+
+
+def _factor(row: asyncpg.Record) -> MFAFactor:
+    return MFAFactor(
+        user_id=row["user_id"],
+        kind=row["kind"],
+        confirmed=row["confirmed"],
+        created_at=row["created_at"],
+        secret=row["secret"],
+        last_used_step=row["last_used_step"],
+    )
+
+
+def _authenticator(row: asyncpg.Record) -> Authenticator:
+    return Authenticator(
+        credential_id=row["credential_id"],
+        user_id=row["user_id"],
+        public_key=row["public_key"],
+        sign_count=row["sign_count"],
+        name=row["name"],
+        created_at=row["created_at"],
+        transports=tuple(json.loads(row["transports"])),
+        backed_up=row["backed_up"],
+        last_used_at=row["last_used_at"],
     )
 
 
@@ -438,7 +516,8 @@ class PostgresStore:
 
     async def delete_user(self, user_id: str) -> bool:
         # One statement, so one transaction: ON DELETE CASCADE takes the sessions (and through them
-        # the retired refresh hashes) and the linked accounts with the user.
+        # the retired refresh hashes), the linked accounts, verification tokens, MFA factors,
+        # recovery codes and passkeys with the user.
         with _unavailable():
             return _count(await self.pool.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
 
@@ -497,6 +576,156 @@ class PostgresStore:
             else:
                 rows = await self.pool.fetch(USER_EVENTS_SQL, user_id, limit)
         return [_event(row) for row in rows]
+
+    # -- verification tokens ---------------------------------------------------------------------
+
+    async def create_verification(self, token: VerificationToken) -> None:
+        with _unavailable():
+            await self.pool.execute(
+                _CREATE_VERIFICATION_SQL,
+                token.token_hash,
+                token.purpose,
+                token.expires_at,
+                token.created_at,
+                token.user_id,
+                None if token.data is None else json.dumps(token.data),
+                token.attempts,
+            )
+
+    async def get_verification(self, token_hash: str) -> VerificationToken | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(_VERIFICATION_SQL, token_hash)
+        return None if row is None else _verification(row)
+
+    async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(_CONSUME_VERIFICATION_SQL, token_hash, purpose)
+        return None if row is None else _verification(row)
+
+    async def count_verification_attempt(self, token_hash: str) -> int:
+        with _unavailable():
+            attempts: int | None = await self.pool.fetchval(
+                "UPDATE verification_tokens SET attempts = attempts + 1 WHERE token_hash = $1 RETURNING attempts",
+                token_hash,
+            )
+        return attempts or 0
+
+    async def delete_verifications(self, user_id: str, purpose: str) -> int:
+        with _unavailable():
+            status = await self.pool.execute(
+                "DELETE FROM verification_tokens WHERE user_id = $1 AND purpose = $2", user_id, purpose
+            )
+        return _count(status)
+
+    # -- MFA factors and recovery codes -----------------------------------------------------------
+
+    async def save_mfa_factor(self, factor: MFAFactor) -> None:
+        with _unavailable():
+            await self.pool.execute(
+                _SAVE_FACTOR_SQL,
+                factor.user_id,
+                factor.kind,
+                factor.confirmed,
+                factor.created_at,
+                factor.secret,
+                factor.last_used_step,
+            )
+
+    async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
+        with _unavailable():
+            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+                "SELECT user_id, kind, confirmed, created_at, secret, last_used_step FROM mfa_factors"
+                " WHERE user_id = $1 ORDER BY created_at",
+                user_id,
+            )
+        return [_factor(row) for row in rows]
+
+    async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
+        with _unavailable():
+            status = await self.pool.execute("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2", user_id, kind)
+        return _count(status) > 0
+
+    async def advance_totp_step(self, user_id: str, step: int) -> bool:
+        with _unavailable():
+            return _count(await self.pool.execute(_ADVANCE_TOTP_SQL, user_id, step)) > 0
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
+        with _unavailable():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
+                await conn.execute(
+                    "INSERT INTO recovery_codes (user_id, code_hash, created_at)"
+                    " SELECT $1, code_hash, $3 FROM unnest($2::varchar[]) AS code_hash",
+                    user_id,
+                    list(dict.fromkeys(code_hashes)),
+                    now,
+                )
+
+    async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
+        # Of concurrent deletes of one code, only the first finds the row.
+        with _unavailable():
+            status = await self.pool.execute(
+                "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2", user_id, code_hash
+            )
+        return _count(status) > 0
+
+    async def count_recovery_codes(self, user_id: str) -> int:
+        with _unavailable():
+            count: int = await self.pool.fetchval("SELECT count(*) FROM recovery_codes WHERE user_id = $1", user_id)
+        return count
+
+    # -- passkeys ---------------------------------------------------------------------------------
+
+    async def add_authenticator(self, authenticator: Authenticator) -> None:
+        with _unavailable():
+            try:
+                await self.pool.execute(
+                    _ADD_AUTHENTICATOR_SQL,
+                    authenticator.credential_id,
+                    authenticator.user_id,
+                    authenticator.public_key,
+                    authenticator.sign_count,
+                    authenticator.name,
+                    authenticator.created_at,
+                    json.dumps(list(authenticator.transports)),
+                    authenticator.backed_up,
+                    authenticator.last_used_at,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name == _AUTHENTICATORS_PKEY:
+                    raise PasskeyInUse() from None
+                raise
+
+    async def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        with _unavailable():
+            row = await self.pool.fetchrow(_AUTHENTICATOR_SQL, credential_id)
+        return None if row is None else _authenticator(row)
+
+    async def list_authenticators(self, user_id: str) -> list[Authenticator]:
+        with _unavailable():
+            rows: Sequence[asyncpg.Record] = await self.pool.fetch(_USER_AUTHENTICATORS_SQL, user_id)
+        return [_authenticator(row) for row in rows]
+
+    async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
+        with _unavailable():
+            return _count(await self.pool.execute(_AUTHENTICATOR_USE_SQL, credential_id, sign_count, now)) > 0
+
+    async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
+        with _unavailable():
+            status = await self.pool.execute(
+                "UPDATE authenticators SET name = $3 WHERE credential_id = $2 AND user_id = $1",
+                user_id,
+                credential_id,
+                name,
+            )
+        return _count(status) > 0
+
+    async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
+        with _unavailable():
+            status = await self.pool.execute(
+                "DELETE FROM authenticators WHERE credential_id = $2 AND user_id = $1", user_id, credential_id
+            )
+        return _count(status) > 0
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._schema!r}, owns_pool={self._owns_pool})"

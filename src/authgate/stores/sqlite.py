@@ -19,8 +19,8 @@ from typing import Any
 
 import aiosqlite
 
-from .._errors import AccountInUse, EmailInUse, ServiceUnavailable
-from .._models import Account, AuthEvent, RetiredRefresh, Session, User
+from .._errors import AccountInUse, EmailInUse, PasskeyInUse, ServiceUnavailable
+from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
@@ -48,6 +48,36 @@ FROM auth_events ORDER BY created_at DESC, rowid LIMIT ?"""
 _USER_EVENTS_SQL = """\
 SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail
 FROM auth_events WHERE user_id = ? ORDER BY created_at DESC, rowid LIMIT ?"""
+_CREATE_VERIFICATION_SQL = """\
+INSERT INTO verification_tokens (token_hash, purpose, expires_at, created_at, user_id, data, attempts)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (token_hash) DO UPDATE SET purpose = excluded.purpose, expires_at = excluded.expires_at,
+    created_at = excluded.created_at, user_id = excluded.user_id, data = excluded.data, attempts = excluded.attempts"""
+_VERIFICATION_SQL = """\
+SELECT token_hash, purpose, expires_at, created_at, user_id, data, attempts
+FROM verification_tokens WHERE token_hash = ?"""
+_CONSUME_VERIFICATION_SQL = """\
+DELETE FROM verification_tokens WHERE token_hash = ? AND purpose = ?
+RETURNING token_hash, purpose, expires_at, created_at, user_id, data, attempts"""
+_SAVE_FACTOR_SQL = """\
+INSERT INTO mfa_factors (user_id, kind, confirmed, created_at, secret, last_used_step) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (user_id, kind) DO UPDATE SET confirmed = excluded.confirmed, created_at = excluded.created_at,
+    secret = excluded.secret, last_used_step = excluded.last_used_step"""
+_ADD_AUTHENTICATOR_SQL = """\
+INSERT INTO authenticators (credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up,
+    last_used_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_AUTHENTICATOR_SQL = """\
+SELECT credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used_at
+FROM authenticators WHERE credential_id = ?"""
+_USER_AUTHENTICATORS_SQL = """\
+SELECT credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used_at
+FROM authenticators WHERE user_id = ? ORDER BY created_at, rowid"""
+# WebAuthn's rule in the WHERE clause, so the check and the write are one atomic step: unless both
+# counts are zero, the new count must exceed the stored one (anything else suggests a clone).
+_AUTHENTICATOR_USE_SQL = """\
+UPDATE authenticators SET sign_count = :count, last_used_at = :now
+WHERE credential_id = :id AND ((:count = 0 AND sign_count = 0) OR :count > sign_count)"""
 
 
 def _path_from(url_or_path: str | os.PathLike[str]) -> str:
@@ -132,6 +162,46 @@ def _event(row: Iterable[Any]) -> AuthEvent:
         ip=ip,
         user_agent=user_agent,
         detail=None if detail is None else json.loads(detail),
+    )
+
+
+def _verification(row: Iterable[Any]) -> VerificationToken:
+    token_hash, purpose, expires_at, created_at, user_id, data, attempts = row
+    return VerificationToken(
+        token_hash=token_hash,
+        purpose=purpose,
+        expires_at=_req_dt(expires_at),
+        created_at=_req_dt(created_at),
+        user_id=user_id,
+        data=None if data is None else json.loads(data),
+        attempts=attempts,
+    )
+
+
+def _factor(row: Iterable[Any]) -> MFAFactor:
+    user_id, kind, confirmed, created_at, secret, last_used_step = row
+    return MFAFactor(
+        user_id=user_id,
+        kind=kind,
+        confirmed=bool(confirmed),
+        created_at=_req_dt(created_at),
+        secret=secret,
+        last_used_step=last_used_step,
+    )
+
+
+def _authenticator(row: Iterable[Any]) -> Authenticator:
+    credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used_at = row
+    return Authenticator(
+        credential_id=credential_id,
+        user_id=user_id,
+        public_key=bytes(public_key),
+        sign_count=sign_count,
+        name=name,
+        created_at=_req_dt(created_at),
+        transports=tuple(json.loads(transports)),
+        backed_up=bool(backed_up),
+        last_used_at=_dt(last_used_at),
     )
 
 
@@ -416,7 +486,8 @@ class SQLiteStore:
 
     async def delete_user(self, user_id: str) -> bool:
         # One statement, so one implicit transaction: foreign_keys=ON (set on every connection)
-        # cascades to sessions, their retired refresh hashes and the linked accounts.
+        # cascades to sessions, their retired refresh hashes, the linked accounts, verification
+        # tokens, MFA factors, recovery codes and passkeys.
         async with self._write() as conn:
             cursor = await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
             return cursor.rowcount > 0
@@ -472,6 +543,159 @@ class SQLiteStore:
         else:
             rows = await self._fetch(_USER_EVENTS_SQL, (user_id, limit))
         return [_event(row) for row in rows]
+
+    # -- verification tokens ---------------------------------------------------------------------
+    # The single-use and counting methods are one statement each on the one writer connection, so
+    # they are atomic both within this process (the lock) and across processes (SQLite's write lock).
+
+    async def create_verification(self, token: VerificationToken) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                _CREATE_VERIFICATION_SQL,
+                (
+                    token.token_hash,
+                    token.purpose,
+                    _ts(token.expires_at),
+                    _ts(token.created_at),
+                    token.user_id,
+                    None if token.data is None else json.dumps(token.data),
+                    token.attempts,
+                ),
+            )
+
+    async def get_verification(self, token_hash: str) -> VerificationToken | None:
+        row = await self._fetchone(_VERIFICATION_SQL, (token_hash,))
+        return None if row is None else _verification(row)
+
+    async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
+        async with self._write() as conn:
+            rows = await conn.execute_fetchall(_CONSUME_VERIFICATION_SQL, (token_hash, purpose))
+        return next((_verification(row) for row in rows), None)
+
+    async def count_verification_attempt(self, token_hash: str) -> int:
+        async with self._write() as conn:
+            rows = await conn.execute_fetchall(
+                "UPDATE verification_tokens SET attempts = attempts + 1 WHERE token_hash = ? RETURNING attempts",
+                (token_hash,),
+            )
+        return next((int(row[0]) for row in rows), 0)
+
+    async def delete_verifications(self, user_id: str, purpose: str) -> int:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM verification_tokens WHERE user_id = ? AND purpose = ?", (user_id, purpose)
+            )
+            return cursor.rowcount
+
+    # -- MFA factors and recovery codes -----------------------------------------------------------
+
+    async def save_mfa_factor(self, factor: MFAFactor) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                _SAVE_FACTOR_SQL,
+                (
+                    factor.user_id,
+                    factor.kind,
+                    int(factor.confirmed),
+                    _ts(factor.created_at),
+                    factor.secret,
+                    factor.last_used_step,
+                ),
+            )
+
+    async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
+        rows = await self._fetch(
+            "SELECT user_id, kind, confirmed, created_at, secret, last_used_step FROM mfa_factors WHERE user_id = ?"
+            " ORDER BY created_at, rowid",
+            (user_id,),
+        )
+        return [_factor(row) for row in rows]
+
+    async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute("DELETE FROM mfa_factors WHERE user_id = ? AND kind = ?", (user_id, kind))
+            return cursor.rowcount > 0
+
+    async def advance_totp_step(self, user_id: str, step: int) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE mfa_factors SET last_used_step = ? WHERE user_id = ? AND kind = 'totp' AND last_used_step < ?",
+                (step, user_id, step),
+            )
+            return cursor.rowcount > 0
+
+    async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
+        async with self._write(transaction=True) as conn:
+            await conn.execute("DELETE FROM recovery_codes WHERE user_id = ?", (user_id,))
+            await conn.executemany(
+                "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
+                [(user_id, code_hash, _ts(now)) for code_hash in dict.fromkeys(code_hashes)],
+            )
+
+    async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM recovery_codes WHERE user_id = ? AND code_hash = ?", (user_id, code_hash)
+            )
+            return cursor.rowcount > 0
+
+    async def count_recovery_codes(self, user_id: str) -> int:
+        row = await self._fetchone("SELECT count(*) FROM recovery_codes WHERE user_id = ?", (user_id,))
+        return 0 if row is None else int(row[0])
+
+    # -- passkeys ---------------------------------------------------------------------------------
+
+    async def add_authenticator(self, authenticator: Authenticator) -> None:
+        async with self._write() as conn:
+            try:
+                await conn.execute(
+                    _ADD_AUTHENTICATOR_SQL,
+                    (
+                        authenticator.credential_id,
+                        authenticator.user_id,
+                        authenticator.public_key,
+                        authenticator.sign_count,
+                        authenticator.name,
+                        _ts(authenticator.created_at),
+                        json.dumps(list(authenticator.transports)),
+                        int(authenticator.backed_up),
+                        None if authenticator.last_used_at is None else _ts(authenticator.last_used_at),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+                    raise PasskeyInUse() from None
+                raise
+
+    async def get_authenticator(self, credential_id: str) -> Authenticator | None:
+        row = await self._fetchone(_AUTHENTICATOR_SQL, (credential_id,))
+        return None if row is None else _authenticator(row)
+
+    async def list_authenticators(self, user_id: str) -> list[Authenticator]:
+        rows = await self._fetch(_USER_AUTHENTICATORS_SQL, (user_id,))
+        return [_authenticator(row) for row in rows]
+
+    async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                _AUTHENTICATOR_USE_SQL, {"count": sign_count, "now": _ts(now), "id": credential_id}
+            )
+            return cursor.rowcount > 0
+
+    async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE authenticators SET name = ? WHERE credential_id = ? AND user_id = ?",
+                (name, credential_id, user_id),
+            )
+            return cursor.rowcount > 0
+
+    async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM authenticators WHERE credential_id = ? AND user_id = ?", (credential_id, user_id)
+            )
+            return cursor.rowcount > 0
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"

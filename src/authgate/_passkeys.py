@@ -1,0 +1,173 @@
+"""Passkeys (goauth's passkey sequence) with py_webauthn: registration for a signed-in user,
+discoverable-credential sign-in, single-use expiring challenges, sign counter checked.
+
+The challenge travels inside the browser's signed clientDataJSON, so the server finds the stored
+challenge by hashing the one the authenticator signed; a challenge is consumed on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from ._errors import Verification
+from ._models import Authenticator, RequestMeta, SignInResult, User
+from ._verification import Verifications
+
+if TYPE_CHECKING:
+    from ._engine import Auth
+
+__all__ = ["PasskeyFlow"]
+
+REGISTER = "passkey_register"
+SIGN_IN = "passkey_signin"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signed_challenge(credential: dict[str, Any]) -> str:
+    """The challenge inside clientDataJSON (base64url text), or Verification when unreadable."""
+    try:
+        client_data = json.loads(_unb64url(credential["response"]["clientDataJSON"]))
+        challenge = client_data["challenge"]
+    except (KeyError, TypeError, ValueError):
+        raise Verification("The passkey response is malformed") from None
+    if not isinstance(challenge, str) or not 16 <= len(challenge) <= 256:
+        raise Verification("The passkey response is malformed")
+    return challenge
+
+
+class PasskeyFlow:
+    """WebAuthn ceremonies for one `Auth`."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self.options = auth.config.passkeys
+        self.tokens = Verifications(auth)
+
+    def relying_party(self, origin: str) -> tuple[str, list[str]]:
+        """(rp_id, accepted origins): configured, or the app's own origin."""
+        rp_id = self.options.rp_id or urlsplit(origin).hostname or "localhost"
+        return rp_id, list(self.options.origins) or [origin]
+
+    async def registration_options(self, user: User, *, origin: str) -> dict[str, Any]:
+        rp_id, _ = self.relying_party(origin)
+        existing = await self.auth.store.list_authenticators(user.id)
+        options = generate_registration_options(
+            rp_id=rp_id,
+            rp_name=self.options.rp_name,
+            user_id=user.id.encode(),
+            user_name=user.email,
+            user_display_name=user.name or user.email,
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.PREFERRED,
+                user_verification=UserVerificationRequirement.PREFERRED,
+            ),
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=_unb64url(a.credential_id)) for a in existing],
+        )
+        await self.tokens.issue(
+            REGISTER, user_id=user.id, lifetime=self.options.challenge_lifetime, raw=_b64url(options.challenge)
+        )
+        result: dict[str, Any] = json.loads(options_to_json(options))
+        return result
+
+    async def register(self, user: User, credential: dict[str, Any], name: str | None, *, origin: str) -> Authenticator:
+        challenge = _signed_challenge(credential)
+        token = await self.tokens.consume(challenge, REGISTER)
+        if token.user_id != user.id:
+            raise Verification()
+        rp_id, origins = self.relying_party(origin)
+        try:
+            verified = verify_registration_response(
+                credential=credential, expected_challenge=_unb64url(challenge), expected_rp_id=rp_id,
+                expected_origin=origins,
+            )  # fmt: skip
+        except (InvalidRegistrationResponse, ValueError, TypeError, KeyError) as error:
+            raise Verification(f"The passkey could not be verified: {error}") from None
+        transports = credential.get("response", {}).get("transports") or []
+        authenticator = Authenticator(
+            credential_id=_b64url(verified.credential_id),
+            user_id=user.id,
+            public_key=verified.credential_public_key,
+            sign_count=verified.sign_count,
+            name=(name or "Passkey")[:255],
+            created_at=self.auth.config.clock(),
+            transports=tuple(str(t) for t in transports if isinstance(t, str))[:8],
+            backed_up=verified.credential_backed_up,
+        )
+        await self.auth.store.add_authenticator(authenticator)  # PasskeyInUse for a duplicate
+        await self.auth._audit("passkey_added", user_id=user.id, credential=authenticator.credential_id[:16])
+        return authenticator
+
+    async def authentication_options(self, *, origin: str) -> dict[str, Any]:
+        rp_id, _ = self.relying_party(origin)
+        options = generate_authentication_options(rp_id=rp_id, user_verification=UserVerificationRequirement.PREFERRED)
+        await self.tokens.issue(
+            SIGN_IN, user_id=None, lifetime=self.options.challenge_lifetime, raw=_b64url(options.challenge)
+        )
+        result: dict[str, Any] = json.loads(options_to_json(options))
+        return result
+
+    async def sign_in(self, credential: dict[str, Any], *, origin: str, meta: RequestMeta | None) -> SignInResult:
+        """Verify an assertion and start a session. Passkeys are phishing-resistant on their own,
+        so no second factor follows, and password lockouts do not apply."""
+        challenge = _signed_challenge(credential)
+        await self.tokens.consume(challenge, SIGN_IN)
+        credential_id = credential.get("id")
+        if not isinstance(credential_id, str) or len(credential_id) > 1024:
+            raise Verification("The passkey response is malformed")
+        stored = await self.auth.store.get_authenticator(credential_id)
+        if stored is None:
+            raise Verification("This passkey is not registered")
+        rp_id, origins = self.relying_party(origin)
+        try:
+            verified = verify_authentication_response(
+                credential=credential, expected_challenge=_unb64url(challenge), expected_rp_id=rp_id,
+                expected_origin=origins, credential_public_key=stored.public_key,
+                credential_current_sign_count=stored.sign_count,
+            )  # fmt: skip
+        except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError):
+            raise Verification("The passkey could not be verified") from None
+        now = self.auth.config.clock()
+        if not await self.auth.store.update_authenticator_use(credential_id, sign_count=verified.new_sign_count, now=now):
+            raise Verification("The passkey's signature counter went backwards; it may be cloned")
+        user = await self.auth.store.get_user(stored.user_id)
+        if user is None:
+            raise Verification()
+        return await self.auth.start_session(user, meta, method="passkey")
+
+    @staticmethod
+    def describe(authenticator: Authenticator) -> dict[str, Any]:
+        return {
+            "id": authenticator.credential_id,
+            "name": authenticator.name,
+            "created_at": authenticator.created_at.isoformat().replace("+00:00", "Z"),
+            "last_used_at": authenticator.last_used_at.isoformat().replace("+00:00", "Z")
+            if authenticator.last_used_at
+            else None,
+            "backed_up": authenticator.backed_up,
+            "transports": list(authenticator.transports),
+        }

@@ -1,0 +1,284 @@
+"""Rate limits on top of the `limits` library, plus the two helpers that decide whom to count:
+`client_ip` (which address sent the request) and `ip_key` (which bucket that address falls in).
+
+Every limit uses the moving-window strategy: in Redis one Lua script checks and records a hit, so
+concurrent requests from any number of processes cannot overshoot, and a refused attempt is not
+recorded, so a blocked client cannot extend its own lockout forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+
+from ._errors import Configuration, RateLimited, ServiceUnavailable
+
+__all__ = ["RateLimitOptions", "RateLimiter", "client_ip", "ip_key"]
+
+logger = logging.getLogger("authgate.ratelimit")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# A stalled Redis must not hold a sign-in for long: fail fast, then apply `redis_down`.
+_REDIS_TIMEOUT = 2.0
+_MEMORY_SCHEMES = frozenset({"memory", "async+memory"})
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "async+redis", "async+rediss"})
+
+
+@dataclass(frozen=True)
+class RateLimitOptions:
+    """Which limits apply and where the counters live.
+
+    Limits use the `limits` notation ("10/minute", several joined with ";"). `storage_url` is
+    "memory://" (one process) or "redis://host:port/db" (shared by every process). `redis_down`
+    says what happens when that Redis is unreachable: "closed" answers 503, "open" lets requests
+    through unlimited (and logs a warning). `trusted_proxies` lists the reverse proxies (IPs or
+    CIDRs) whose `X-Forwarded-For` is believed; empty means the header is ignored.
+    """
+
+    enabled: bool = True
+    storage_url: str = "memory://"
+    sign_in_per_ip: str = "30/minute"
+    # NIST SP 800-63B: no more than 100 consecutive failed attempts on one account.
+    sign_in_per_account: str = "10/minute;100/day"
+    sign_up_per_ip: str = "10/hour"
+    # Enforced by the OTP challenge itself (a try counter stored with it); carried here so that
+    # every limit is configured in one place.
+    otp_per_challenge: int = 5
+    otp_per_user: str = "10/10minutes"
+    forgot_password_per_email: str = "3/hour"
+    email_verification_per_user: str = "3/hour"
+    redis_down: Literal["closed", "open"] = "closed"
+    trusted_proxies: tuple[str, ...] = ()
+    # Namespace of every Redis key, so that apps (or test runs) sharing one Redis never collide.
+    key_prefix: str = "authgate"
+
+
+def _limit_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(RateLimitOptions) if f.name.endswith(("_per_ip", "_per_account", "_per_user", "_per_email")))
+
+
+LIMIT_NAMES = _limit_names()
+
+
+class RateLimiter:
+    """Counts attempts per (limit, key) and raises `RateLimited` when a limit is used up."""
+
+    def __init__(self, options: RateLimitOptions | None = None) -> None:
+        self.options = options = options or RateLimitOptions()
+        if options.redis_down not in ("closed", "open"):
+            raise Configuration("rate limits: redis_down must be 'closed' or 'open'")
+        if not isinstance(options.otp_per_challenge, int) or options.otp_per_challenge < 1:
+            raise Configuration("rate limits: otp_per_challenge must be a positive integer")
+        if not options.key_prefix or ":" in options.key_prefix:
+            raise Configuration("rate limits: key_prefix must be non-empty and contain no ':'")
+        _parse_networks(tuple(options.trusted_proxies))
+        self._limits = {name: _parse_limit(name, getattr(options, name)) for name in LIMIT_NAMES}
+        self._warned = False
+        self._pool: Any = None
+        self._storage: MemoryStorage | RedisStorage | None = None
+        if options.enabled:
+            self._storage = self._open_storage(options.storage_url)
+            self._strategy = MovingWindowRateLimiter(self._storage)
+
+    async def hit(self, limit_name: str, key: str) -> None:
+        """Consume one attempt of `limit_name` for `key`; raise `RateLimited` if none is left."""
+        items = self._items(limit_name)
+        if self._storage is None:
+            return
+        identifier = self._identifier(limit_name, key)
+        with self._storage_errors():
+            for item in items:
+                if not await self._strategy.hit(item, identifier):
+                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
+
+    async def test(self, limit_name: str, key: str) -> None:
+        """Raise `RateLimited` if `limit_name` is used up for `key`, without consuming anything."""
+        items = self._items(limit_name)
+        if self._storage is None:
+            return
+        identifier = self._identifier(limit_name, key)
+        with self._storage_errors():
+            for item in items:
+                if not await self._strategy.test(item, identifier):
+                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
+
+    async def reset(self, limit_name: str, key: str) -> None:
+        """Forget every attempt counted for `key` under `limit_name`."""
+        items = self._items(limit_name)
+        if self._storage is None:
+            return
+        identifier = self._identifier(limit_name, key)
+        with self._storage_errors():
+            for item in items:
+                await self._strategy.clear(item, identifier)
+
+    async def close(self) -> None:
+        """Release the Redis connections or the memory store's expiry task."""
+        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+            self._storage.timer.cancel()
+            with contextlib.suppress(BaseException):
+                await self._storage.timer
+        if self._pool is not None:
+            await self._pool.disconnect()
+            self._pool = None
+
+    def _items(self, limit_name: str) -> list[RateLimitItem]:
+        try:
+            return self._limits[limit_name]
+        except KeyError:
+            raise Configuration(f"unknown rate limit {limit_name!r}") from None
+
+    def _identifier(self, limit_name: str, key: str) -> str:
+        # Hashed: a key is attacker-chosen (an email, a header), so it must not choose the size of
+        # a Redis key, and Redis should not hold readable addresses.
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{limit_name}:{digest}"
+
+    async def _retry_after(self, items: list[RateLimitItem], identifier: str) -> int:
+        # Several limits may be used up at once (10/minute and 100/day): wait for the last one.
+        now = time.time()
+        wait = 1.0
+        for item in items:
+            stats = await self._strategy.get_window_stats(item, identifier)
+            if stats.remaining <= 0:
+                wait = max(wait, stats.reset_time - now)
+        return max(1, math.ceil(wait))
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (StorageError, OSError) as error:
+            if self.options.redis_down == "closed":
+                raise ServiceUnavailable("Rate limit storage is unavailable; try again") from error
+            if not self._warned:
+                self._warned = True
+                logger.warning("Rate limit storage is unavailable; requests are NOT rate limited (redis_down='open')")
+            return
+        if self._warned:
+            self._warned = False
+            logger.warning("Rate limit storage is reachable again; rate limits apply")
+
+    def _open_storage(self, url: str) -> MemoryStorage | RedisStorage:
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme in _MEMORY_SCHEMES:
+            return MemoryStorage()
+        if not sep or scheme not in _REDIS_SCHEMES:
+            raise Configuration("rate limits: storage_url must be memory:// or redis://host:port/db")
+        try:
+            from redis.asyncio import ConnectionPool
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+        except ImportError:
+            raise Configuration("rate limits: a redis:// storage_url needs `pip install authgate[redis]`") from None
+        redis_url = f"{scheme.removeprefix('async+')}://{rest}"
+        # One reconnect attempt (a pooled connection may be stale after a Redis restart), no backoff.
+        self._pool = ConnectionPool.from_url(
+            redis_url,
+            socket_timeout=_REDIS_TIMEOUT,
+            socket_connect_timeout=_REDIS_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+        )
+        return RedisStorage(
+            f"async+{redis_url}",
+            wrap_exceptions=True,
+            implementation="redispy",
+            key_prefix=self.options.key_prefix,
+            connection_pool=self._pool,
+        )
+
+
+def client_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[str]) -> str | None:
+    """The address to count a request against.
+
+    The socket peer, unless the peer is a trusted proxy: then the right-most `X-Forwarded-For`
+    entry that is not itself a trusted proxy. Entries left of it were written by the client and
+    are never believed. A malformed entry stops the walk at the last address that parsed.
+    """
+    client = scope.get("client")
+    peer = client[0] if client else None
+    if not peer or not trusted_proxies:
+        return peer
+    networks = _parse_networks(tuple(trusted_proxies))
+    current = _parse_ip(peer)
+    if current is None or not _is_trusted(current, networks):
+        return peer
+    forwarded = [
+        value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name.lower() == b"x-forwarded-for"
+    ]
+    for entry in reversed(",".join(forwarded).split(",")):
+        hop = _parse_ip(entry.strip())
+        if hop is None:
+            break
+        current = hop
+        if not _is_trusted(hop, networks):
+            break
+    return str(current)
+
+
+def ip_key(ip: str | None) -> str:
+    """The rate limit bucket of an address: IPv4 as is, IPv6 by its /64 (one host usually owns a
+    whole /64), IPv4-mapped IPv6 as the IPv4, anything else "unknown"."""
+    address = _parse_ip(ip) if ip else None
+    if address is None:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    return str(ipaddress.IPv6Network((int(address), 64), strict=False))
+
+
+def _parse_ip(value: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.scope_id:
+            address = ipaddress.IPv6Address(int(address))
+    return address
+
+
+def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
+    return any(address in network for network in networks)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise Configuration(f"rate limits: trusted_proxies entry {value!r} is not an IP address or CIDR") from None
+    return tuple(networks)
+
+
+def _parse_limit(name: str, value: object) -> list[RateLimitItem]:
+    if not isinstance(value, str):
+        raise Configuration(f"rate limits: {name} must be a string like '10/minute'")
+    try:
+        items = parse_many(value)
+    except ValueError:
+        raise Configuration(f"rate limits: {name}={value!r} is not a valid limit like '10/minute'") from None
+    # Shortest window first: a refusal by the per-minute limit then costs nothing from the daily one.
+    return sorted(items, key=lambda item: item.get_expiry())

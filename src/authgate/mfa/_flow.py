@@ -1,0 +1,227 @@
+"""The two-step sign-in (goauth's credentials + MFA sequence), TOTP enrolment, recovery codes
+and trusted devices.
+
+A challenge is a random token stored hashed, bound to the user, dead after `max_attempts` wrong
+codes or `code_lifetime`, and consumed by the first right one. Email codes are stored as an HMAC
+and compared in constant time as strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._errors import InvalidRequest, Verification
+from .._models import MFAFactor, RequestMeta, SignInResult, User
+from .._tokens import hash_token
+from .._verification import Verifications
+from ._totp import SecretBox, TOTPEnrollment, is_six_digits, matching_step, new_secret, qr_svg_data_uri
+
+if TYPE_CHECKING:
+    from .._engine import Auth
+
+__all__ = ["TRUSTED_DEVICE_COOKIE", "MFAChallenge", "MFAFlow"]
+
+CHALLENGE = "mfa_challenge"
+TRUSTED_DEVICE_COOKIE = "authgate_trusted_device"
+RECOVERY_CODES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MFAChallenge:
+    """The first step passed: no session yet, a second factor is due."""
+
+    challenge: str
+    expires_in: int
+    methods: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mfa_required": True,
+            "challenge": self.challenge,
+            "expires_in": self.expires_in,
+            "methods": list(self.methods),
+        }
+
+
+def _recovery_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(7)).decode().lower()[:10]
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+class MFAFlow:
+    """Second-factor operations for one `Auth`."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self.config = auth.config
+        self.options = auth.config.mfa
+        self.tokens = Verifications(auth)
+        self.box = SecretBox(auth.config.secrets)
+
+    def _mac(self, *parts: str) -> str:
+        message = "\x1f".join(parts).encode()
+        return hmac.new(self.config.signing_secret.encode(), message, hashlib.sha256).hexdigest()
+
+    # -- trusted devices -------------------------------------------------------------------------
+
+    def trusted_device_cookie(self, user_id: str) -> str:
+        """`device.expiry.mac`, bound to the user; verified without a store lookup."""
+        device = secrets.token_urlsafe(12)
+        expires = int((self.config.clock() + self.options.trusted_device_lifetime).timestamp())
+        return f"{device}.{expires}.{self._mac('trusted', user_id, device, str(expires))}"
+
+    def trusted_device(self, cookie: str | None, user_id: str) -> str | None:
+        """The device id when the cookie is ours, unexpired and for this user; else None."""
+        if not cookie or cookie.count(".") != 2 or len(cookie) > 200:
+            return None
+        device, expires, mac = cookie.split(".")
+        if not expires.isdigit() or int(expires) <= self.config.clock().timestamp():
+            return None
+        if not hmac.compare_digest(mac.encode(), self._mac("trusted", user_id, device, expires).encode()):
+            return None
+        return device
+
+    # -- sign-in ---------------------------------------------------------------------------------
+
+    async def methods_for(self, user: User) -> tuple[str, ...]:
+        """The second factors a user must choose from; empty when none is due."""
+        factors = [f for f in await self.auth.store.list_mfa_factors(user.id) if f.confirmed]
+        kinds = {f.kind for f in factors}
+        if not kinds and self.options.required:
+            kinds = {"email"}
+        methods = tuple(sorted(kinds))
+        if "totp" in kinds and await self.auth.store.count_recovery_codes(user.id):
+            methods += ("recovery_code",)
+        return methods
+
+    async def challenge(self, user: User, methods: tuple[str, ...], meta: RequestMeta | None) -> MFAChallenge:
+        """Create the challenge (and email a code when that is a method)."""
+        data: dict[str, Any] = {"methods": list(methods)}
+        code = None
+        if "email" in methods:
+            code = f"{secrets.randbelow(10**6):06d}"
+        raw = secrets.token_urlsafe(32)
+        if code is not None:
+            data["code_mac"] = self._mac("otp", hash_token(raw), code)
+        await self.tokens.issue(CHALLENGE, user_id=user.id, lifetime=self.options.code_lifetime, data=data, raw=raw)
+        if code is not None:
+            from ..mail import otp_message
+
+            minutes = int(self.options.code_lifetime.total_seconds() // 60)
+            await self.auth.accounts.deliver(otp_message(user.email, code, minutes))
+        return MFAChallenge(raw, int(self.options.code_lifetime.total_seconds()), methods)
+
+    async def verify(self, raw: str, code: str, *, meta: RequestMeta | None) -> SignInResult:
+        """Check a code against a challenge; the first right code creates the session."""
+        token = await self.tokens.peek(raw, CHALLENGE)
+        user_id = token.user_id or ""
+        await self.auth.rate_limit("otp_per_user", user_id)
+        if await self.tokens.count_attempt(raw) > self.options.max_attempts:
+            await self.auth.store.consume_verification(hash_token(raw), CHALLENGE)  # dead now
+            raise Verification("Too many wrong codes; sign in again")
+        methods = (token.data or {}).get("methods", [])
+        if not await self._code_matches(raw, token.data or {}, methods, user_id, code):
+            await self.auth._audit("mfa_failed", user_id=user_id, meta=meta)
+            raise Verification("Wrong code")
+        await self.tokens.consume(raw, CHALLENGE)  # a concurrent right code loses here
+        user = await self.auth.store.get_user(user_id)
+        if user is None:
+            raise Verification()
+        return await self.auth.start_session(user, meta, method="mfa")
+
+    async def _code_matches(
+        self, raw: str, data: dict[str, Any], methods: list[str], user_id: str, code: str
+    ) -> bool:
+        code = code.strip()
+        if is_six_digits(code):
+            expected = data.get("code_mac")
+            if "email" in methods and isinstance(expected, str):
+                if hmac.compare_digest(expected.encode(), self._mac("otp", hash_token(raw), code).encode()):
+                    return True
+            if "totp" in methods:
+                return await self._totp_matches(user_id, code)
+            return False
+        if "recovery_code" in methods and len(code) <= 32:
+            return await self.auth.store.use_recovery_code(user_id, self._mac("recovery", code.lower()))
+        return False
+
+    async def _totp_matches(self, user_id: str, code: str) -> bool:
+        factor = next((f for f in await self.auth.store.list_mfa_factors(user_id) if f.kind == "totp"), None)
+        if factor is None or factor.secret is None:
+            return False
+        step = matching_step(self.box.open(factor.secret, user_id), code, self.config.clock())
+        # The store refuses a step it has seen: the same code cannot be used twice in its window.
+        return step is not None and await self.auth.store.advance_totp_step(user_id, step)
+
+    # -- enrolment -------------------------------------------------------------------------------
+
+    async def enroll_totp(self, user: User) -> TOTPEnrollment:
+        """Start TOTP enrolment: an unconfirmed factor with a fresh secret."""
+        existing = [f for f in await self.auth.store.list_mfa_factors(user.id) if f.kind == "totp"]
+        if existing and existing[0].confirmed:
+            raise InvalidRequest("TOTP is already enabled; disable it first")
+        secret = new_secret()
+        factor = MFAFactor(
+            user_id=user.id, kind="totp", confirmed=False, created_at=self.config.clock(),
+            secret=self.box.seal(secret, user.id),
+        )  # fmt: skip
+        await self.auth.store.save_mfa_factor(factor)
+        import pyotp
+
+        uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=self.options.totp_issuer)
+        return TOTPEnrollment(secret=secret, otpauth_uri=uri, qr_svg=qr_svg_data_uri(uri))
+
+    async def confirm_totp(self, user: User, code: str) -> list[str]:
+        """Confirm enrolment with a first code; returns the recovery codes (shown once)."""
+        factor = next((f for f in await self.auth.store.list_mfa_factors(user.id) if f.kind == "totp"), None)
+        if factor is None or factor.secret is None or factor.confirmed:
+            raise InvalidRequest("start TOTP enrolment first")
+        await self.auth.rate_limit("otp_per_user", user.id)
+        step = matching_step(self.box.open(factor.secret, user.id), code.strip(), self.config.clock())
+        if step is None:
+            raise Verification("Wrong code")
+        confirmed = MFAFactor(user.id, "totp", True, factor.created_at, factor.secret, last_used_step=step)
+        await self.auth.store.save_mfa_factor(confirmed)
+        await self.auth._audit("mfa_enabled", user_id=user.id, kind="totp")
+        return await self.new_recovery_codes(user)
+
+    async def new_recovery_codes(self, user: User) -> list[str]:
+        """Replace the recovery codes; the plain codes exist only in this answer."""
+        codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+        hashes = [self._mac("recovery", code) for code in codes]
+        await self.auth.store.replace_recovery_codes(user.id, hashes, now=self.config.clock())
+        return codes
+
+    async def require_totp(self, user: User, code: str) -> None:
+        """Proof of the second factor before changing it (disable, new recovery codes)."""
+        await self.auth.rate_limit("otp_per_user", user.id)
+        if not await self._totp_matches(user.id, code.strip()):
+            raise Verification("Wrong code")
+
+    async def disable(self, user: User, kind: str) -> bool:
+        removed = await self.auth.store.delete_mfa_factor(user.id, kind)
+        if kind == "totp":
+            await self.auth.store.replace_recovery_codes(user.id, [], now=self.config.clock())
+        if removed:
+            await self.auth._audit("mfa_disabled", user_id=user.id, kind=kind)
+        return removed
+
+    async def enable_email(self, user: User) -> None:
+        """Email codes as the second factor; the address must be verified first."""
+        if not user.email_verified:
+            raise InvalidRequest("verify your email address before using it for sign-in codes")
+        await self.auth.store.save_mfa_factor(MFAFactor(user.id, "email", True, self.config.clock()))
+        await self.auth._audit("mfa_enabled", user_id=user.id, kind="email")
+
+    async def status(self, user: User) -> dict[str, Any]:
+        factors = await self.auth.store.list_mfa_factors(user.id)
+        return {
+            "factors": [{"kind": f.kind, "confirmed": f.confirmed} for f in factors],
+            "recovery_codes_left": await self.auth.store.count_recovery_codes(user.id),
+            "required": self.options.required,
+        }

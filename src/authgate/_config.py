@@ -64,6 +64,8 @@ class SessionOptions:
     strategy: Literal["database", "jwt"] | None = None
     # JWT strategy: the cookie is re-issued by GET /session once it is older than this.
     update_age: timedelta = timedelta(days=1)
+    # Accounts without a password prove themselves for deletion by a sign-in this recent.
+    reauth_window: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)

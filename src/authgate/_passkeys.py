@@ -152,7 +152,9 @@ class PasskeyFlow:
         except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError):
             raise Verification("The passkey could not be verified") from None
         now = self.auth.config.clock()
-        if not await self.auth.store.update_authenticator_use(credential_id, sign_count=verified.new_sign_count, now=now):
+        if not await self.auth.store.update_authenticator_use(
+            credential_id, sign_count=verified.new_sign_count, now=now
+        ):
             raise Verification("The passkey's signature counter went backwards; it may be cloned")
         user = await self.auth.store.get_user(stored.user_id)
         if user is None:

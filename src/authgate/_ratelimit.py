@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from limits import RateLimitItem, parse_many
@@ -60,7 +60,7 @@ class RateLimitOptions:
     # every limit is configured in one place.
     otp_per_challenge: int = 5
     otp_per_user: str = "10/10minutes"
-    forgot_password_per_email: str = "3/hour"
+    forgot_password_per_email: str = "3/hour"  # noqa: S105 (a limit, not a password)
     email_verification_per_user: str = "3/hour"
     redis_down: Literal["closed", "open"] = "closed"
     trusted_proxies: tuple[str, ...] = ()
@@ -68,11 +68,15 @@ class RateLimitOptions:
     key_prefix: str = "authgate"
 
 
-def _limit_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(RateLimitOptions) if f.name.endswith(("_per_ip", "_per_account", "_per_user", "_per_email")))
-
-
-LIMIT_NAMES = _limit_names()
+#: The limits `RateLimiter.hit` knows; each is a field of `RateLimitOptions`.
+LIMIT_NAMES = (
+    "sign_in_per_ip",
+    "sign_in_per_account",
+    "sign_up_per_ip",
+    "otp_per_user",
+    "forgot_password_per_email",
+    "email_verification_per_user",
+)
 
 
 class RateLimiter:
@@ -212,7 +216,7 @@ def client_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[str]) -> str |
     are never believed. A malformed entry stops the walk at the last address that parsed.
     """
     client = scope.get("client")
-    peer = client[0] if client else None
+    peer: str | None = client[0] if client and isinstance(client[0], str) else None
     if not peer or not trusted_proxies:
         return peer
     networks = _parse_networks(tuple(trusted_proxies))
@@ -220,9 +224,7 @@ def client_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[str]) -> str |
     if current is None or not _is_trusted(current, networks):
         return peer
     forwarded = [
-        value.decode("latin-1")
-        for name, value in scope.get("headers", ())
-        if name.lower() == b"x-forwarded-for"
+        value.decode("latin-1") for name, value in scope.get("headers", ()) if name.lower() == b"x-forwarded-for"
     ]
     for entry in reversed(",".join(forwarded).split(",")):
         hop = _parse_ip(entry.strip())

@@ -177,7 +177,7 @@ def existing_account_message(to: str, sign_in_url: str) -> EmailMessage:
         to,
         subject="You already have an account",
         intro="Someone tried to create an account with this email address, but you already have one. "
-        "Sign in with the link below; if you forgot your password, use \"Forgot password\" there.",
+        'Sign in with the link below; if you forgot your password, use "Forgot password" there.',
         action="Sign in",
         url=sign_in_url,
         outro="If it was not you, ignore this email: no new account was created.",
@@ -197,7 +197,7 @@ def otp_message(to: str, code: str, minutes: int) -> EmailMessage:
         "If you did not try to sign in, you can ignore this email.\n"
     )
     body = (
-        f"<p>Your sign-in code is:</p>\n<p style=\"font-size:24px;letter-spacing:4px\"><b>{html.escape(code)}</b></p>\n"
+        f'<p>Your sign-in code is:</p>\n<p style="font-size:24px;letter-spacing:4px"><b>{html.escape(code)}</b></p>\n'
         f"<p>It expires in {minutes} {unit}. Never share it; we will never ask you for it.</p>\n"
         "<p>If you did not try to sign in, you can ignore this email.</p>"
     )
@@ -210,7 +210,7 @@ def _link_message(to: str, *, subject: str, intro: str, action: str, url: str, o
     href = html.escape(url, quote=True)
     body = (
         f"<p>{html.escape(intro)}</p>\n"
-        f"<p><a href=\"{href}\">{html.escape(action)}</a></p>\n"
+        f'<p><a href="{href}">{html.escape(action)}</a></p>\n'
         f"<p>Or copy this link into your browser:<br>{href}</p>\n"
         f"<p>{html.escape(outro)}</p>"
     )
@@ -218,7 +218,7 @@ def _link_message(to: str, *, subject: str, intro: str, action: str, url: str, o
 
 
 def _page(body: str) -> str:
-    return f"<!doctype html>\n<html><body style=\"font-family:sans-serif\">\n{body}\n</body></html>\n"
+    return f'<!doctype html>\n<html><body style="font-family:sans-serif">\n{body}\n</body></html>\n'
 
 
 def _check_url(url: str) -> None:

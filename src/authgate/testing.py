@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from ._errors import AccountInUse, EmailInUse
-from ._models import Account, AuthEvent, Session, User
+from ._errors import AccountInUse, EmailInUse, PasskeyInUse
+from ._models import Account, Authenticator, AuthEvent, MFAFactor, Session, User, VerificationToken
 from .stores.base import Store
 
 __all__ = ["StoreContract", "hash_token"]
@@ -107,6 +107,40 @@ async def _add_event(
     )
     await store.record_event(event)
     return event
+
+
+def _verification(
+    user: User | None,
+    purpose: str = "reset_password",
+    *,
+    at: datetime = T0,
+    data: dict[str, Any] | None = None,
+) -> VerificationToken:
+    return VerificationToken(
+        token_hash=_new_hash(),
+        purpose=purpose,
+        expires_at=at + timedelta(hours=1),
+        created_at=at,
+        user_id=user.id if user else None,
+        data=data,
+    )
+
+
+def _totp(user: User, *, at: datetime = T0, secret: str = "encrypted-secret", confirmed: bool = True) -> MFAFactor:
+    return MFAFactor(user_id=user.id, kind="totp", confirmed=confirmed, created_at=at, secret=secret)
+
+
+def _passkey(
+    user: User, credential_id: str | None = None, *, sign_count: int = 0, at: datetime = T0, name: str = "Laptop"
+) -> Authenticator:
+    return Authenticator(
+        credential_id=credential_id or secrets.token_urlsafe(32),
+        user_id=user.id,
+        public_key=b"\xa5\x01\x02\x03&" + secrets.token_bytes(64),
+        sign_count=sign_count,
+        name=name,
+        created_at=at,
+    )
 
 
 class StoreContract:
@@ -579,3 +613,345 @@ class StoreContract:
         event = await _add_event(store, "signin_failed")
         assert await store.list_events() == [event]
         assert event.user_id is None and event.detail is None
+
+    # -- verification tokens -------------------------------------------------------------------
+
+    async def test_verification_reads_back_with_every_field(self, store: Store) -> None:
+        user = await _add_user(store)
+        token = VerificationToken(
+            token_hash="c" * 64,
+            purpose="change_email",
+            expires_at=T0 + timedelta(hours=24),
+            created_at=T0,
+            user_id=user.id,
+            data={"email": "Ada@New.example", "n": 3, "flags": [True, None], "é": "ü"},
+            attempts=2,
+        )
+        await store.create_verification(token)
+        assert await store.get_verification("c" * 64) == token
+        found = await store.get_verification("c" * 64)
+        assert found is not None and found.expires_at.utcoffset() == timedelta(0)
+
+    async def test_verification_without_user_or_data_reads_back_with_nones(self, store: Store) -> None:
+        token = _verification(None, "webauthn_signin")
+        await store.create_verification(token)
+        assert await store.get_verification(token.token_hash) == token
+        assert token.user_id is None and token.data is None and token.attempts == 0
+
+    async def test_get_verification_does_not_consume_and_returns_expired_tokens_too(self, store: Store) -> None:
+        user = await _add_user(store)
+        expired = _verification(user, at=T0 - timedelta(days=30))
+        await store.create_verification(expired)
+        assert await store.get_verification(expired.token_hash) == expired
+        assert await store.get_verification(expired.token_hash) == expired
+        assert await store.get_verification(_new_hash()) is None
+
+    async def test_consume_verification_returns_the_token_once(self, store: Store) -> None:
+        user = await _add_user(store)
+        token = _verification(user, "verify_email", data={"email": "ada@example.com"})
+        await store.create_verification(token)
+        assert await store.consume_verification(token.token_hash, "verify_email") == token
+        assert await store.consume_verification(token.token_hash, "verify_email") is None
+        assert await store.get_verification(token.token_hash) is None
+        assert await store.consume_verification(_new_hash(), "verify_email") is None
+
+    async def test_consume_verification_with_another_purpose_returns_none_and_keeps_the_token(
+        self, store: Store
+    ) -> None:
+        user = await _add_user(store)
+        token = _verification(user, "reset_password")
+        await store.create_verification(token)
+        assert await store.consume_verification(token.token_hash, "verify_email") is None
+        assert await store.get_verification(token.token_hash) == token
+        assert await store.consume_verification(token.token_hash, "reset_password") == token
+
+    async def test_concurrent_consumes_of_one_verification_have_exactly_one_winner(self, store: Store) -> None:
+        user = await _add_user(store)
+        token = _verification(user)
+        await store.create_verification(token)
+        results = await asyncio.gather(
+            *(store.consume_verification(token.token_hash, token.purpose) for _ in range(20))
+        )
+        assert [r for r in results if r is not None] == [token]
+        assert await store.get_verification(token.token_hash) is None
+
+    async def test_count_verification_attempt_counts_up_and_the_count_is_stored(self, store: Store) -> None:
+        user = await _add_user(store)
+        token = _verification(user, "mfa_challenge")
+        await store.create_verification(token)
+        assert await store.count_verification_attempt(token.token_hash) == 1
+        assert await store.count_verification_attempt(token.token_hash) == 2
+        assert await store.get_verification(token.token_hash) == replace(token, attempts=2)
+        assert await store.consume_verification(token.token_hash, "mfa_challenge") == replace(token, attempts=2)
+
+    async def test_count_verification_attempt_of_unknown_token_returns_zero(self, store: Store) -> None:
+        assert await store.count_verification_attempt(_new_hash()) == 0
+
+    async def test_concurrent_verification_attempts_are_all_counted(self, store: Store) -> None:
+        user = await _add_user(store)
+        token = _verification(user, "mfa_challenge")
+        await store.create_verification(token)
+        counts = await asyncio.gather(*(store.count_verification_attempt(token.token_hash) for _ in range(20)))
+        assert sorted(counts) == list(range(1, 21))
+        found = await store.get_verification(token.token_hash)
+        assert found is not None and found.attempts == 20
+
+    async def test_delete_verifications_removes_that_users_tokens_of_that_purpose_only(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        doomed = [_verification(ada, "reset_password") for _ in range(2)]
+        kept = [_verification(ada, "verify_email"), _verification(grace, "reset_password"), _verification(None)]
+        for token in (*doomed, *kept):
+            await store.create_verification(token)
+        assert await store.delete_verifications(ada.id, "reset_password") == 2
+        for token in doomed:
+            assert await store.get_verification(token.token_hash) is None
+        for token in kept:
+            assert await store.get_verification(token.token_hash) == token
+        assert await store.delete_verifications(ada.id, "reset_password") == 0
+
+    # -- MFA factors -----------------------------------------------------------------------------
+
+    async def test_mfa_factor_reads_back_with_every_field(self, store: Store) -> None:
+        user = await _add_user(store)
+        totp = MFAFactor(
+            user_id=user.id, kind="totp", confirmed=False, created_at=T0, secret="v1.nonce.ciphertext", last_used_step=7
+        )
+        email = MFAFactor(user_id=user.id, kind="email", confirmed=True, created_at=T0 + timedelta(seconds=1))
+        await store.save_mfa_factor(totp)
+        await store.save_mfa_factor(email)
+        assert await store.list_mfa_factors(user.id) == [totp, email]
+        assert email.secret is None and email.last_used_step == -1
+
+    async def test_save_mfa_factor_replaces_the_users_factor_of_that_kind(self, store: Store) -> None:
+        user = await _add_user(store)
+        await store.save_mfa_factor(_totp(user, secret="old", confirmed=False))
+        confirmed = replace(_totp(user, secret="new", at=T0 + timedelta(minutes=1)), last_used_step=12)
+        await store.save_mfa_factor(confirmed)
+        assert await store.list_mfa_factors(user.id) == [confirmed]
+
+    async def test_list_mfa_factors_is_oldest_first_and_only_that_users(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        newer = MFAFactor(user_id=ada.id, kind="email", confirmed=True, created_at=T0 + timedelta(hours=1))
+        older = _totp(ada, at=T0)
+        for factor in (newer, older, _totp(grace)):
+            await store.save_mfa_factor(factor)
+        assert await store.list_mfa_factors(ada.id) == [older, newer]
+        assert await store.list_mfa_factors("nobody") == []
+
+    async def test_delete_mfa_factor_removes_that_kind_only_and_returns_true_once(self, store: Store) -> None:
+        user = await _add_user(store)
+        email = MFAFactor(user_id=user.id, kind="email", confirmed=True, created_at=T0)
+        await store.save_mfa_factor(_totp(user))
+        await store.save_mfa_factor(email)
+        assert await store.delete_mfa_factor(user.id, "totp") is True
+        assert await store.delete_mfa_factor(user.id, "totp") is False
+        assert await store.list_mfa_factors(user.id) == [email]
+
+    async def test_advance_totp_step_accepts_only_a_later_step(self, store: Store) -> None:
+        user = await _add_user(store)
+        factor = _totp(user)
+        await store.save_mfa_factor(factor)
+        assert await store.advance_totp_step(user.id, 100) is True
+        assert await store.advance_totp_step(user.id, 100) is False  # the same code again: a replay
+        assert await store.advance_totp_step(user.id, 99) is False
+        assert await store.advance_totp_step(user.id, 101) is True
+        assert await store.list_mfa_factors(user.id) == [replace(factor, last_used_step=101)]
+
+    async def test_advance_totp_step_without_a_totp_factor_returns_false(self, store: Store) -> None:
+        user = await _add_user(store)
+        await store.save_mfa_factor(MFAFactor(user_id=user.id, kind="email", confirmed=True, created_at=T0))
+        assert await store.advance_totp_step(user.id, 1) is False
+        assert await store.advance_totp_step("nobody", 1) is False
+
+    async def test_concurrent_advances_to_the_same_totp_step_have_exactly_one_winner(self, store: Store) -> None:
+        user = await _add_user(store)
+        await store.save_mfa_factor(_totp(user))
+        results = await asyncio.gather(*(store.advance_totp_step(user.id, 5000) for _ in range(20)))
+        assert results.count(True) == 1
+
+    # -- recovery codes --------------------------------------------------------------------------
+
+    async def test_replace_recovery_codes_replaces_every_previous_code(self, store: Store) -> None:
+        user = await _add_user(store)
+        old = [_new_hash() for _ in range(3)]
+        new = [_new_hash() for _ in range(2)]
+        await store.replace_recovery_codes(user.id, old, now=T0)
+        assert await store.count_recovery_codes(user.id) == 3
+        await store.replace_recovery_codes(user.id, new, now=T0 + timedelta(days=1))
+        assert await store.count_recovery_codes(user.id) == 2
+        assert await store.use_recovery_code(user.id, old[0]) is False
+        assert await store.use_recovery_code(user.id, new[0]) is True
+        await store.replace_recovery_codes(user.id, [], now=T0 + timedelta(days=2))
+        assert await store.count_recovery_codes(user.id) == 0
+
+    async def test_replace_recovery_codes_keeps_a_repeated_hash_once(self, store: Store) -> None:
+        user = await _add_user(store)
+        code = _new_hash()
+        await store.replace_recovery_codes(user.id, [code, code, _new_hash()], now=T0)
+        assert await store.count_recovery_codes(user.id) == 2
+
+    async def test_use_recovery_code_works_once_and_only_for_its_user(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        codes = [_new_hash() for _ in range(3)]
+        await store.replace_recovery_codes(ada.id, codes, now=T0)
+        await store.replace_recovery_codes(grace.id, [_new_hash()], now=T0)
+        assert await store.use_recovery_code(grace.id, codes[0]) is False
+        assert await store.use_recovery_code(ada.id, codes[0]) is True
+        assert await store.use_recovery_code(ada.id, codes[0]) is False
+        assert await store.count_recovery_codes(ada.id) == 2
+        assert await store.count_recovery_codes(grace.id) == 1
+        assert await store.count_recovery_codes("nobody") == 0
+
+    async def test_concurrent_uses_of_one_recovery_code_have_exactly_one_winner(self, store: Store) -> None:
+        user = await _add_user(store)
+        codes = [_new_hash() for _ in range(10)]
+        await store.replace_recovery_codes(user.id, codes, now=T0)
+        results = await asyncio.gather(*(store.use_recovery_code(user.id, codes[3]) for _ in range(10)))
+        assert results.count(True) == 1
+        assert await store.count_recovery_codes(user.id) == 9
+
+    # -- passkeys --------------------------------------------------------------------------------
+
+    async def test_authenticator_reads_back_with_every_field(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = Authenticator(
+            credential_id="AbC-_0" * 170,  # 1020 base64url characters
+            user_id=user.id,
+            public_key=bytes(range(256)),
+            sign_count=2**32 - 1,
+            name="YubiKey 5 «NFC»",
+            created_at=T0,
+            transports=("usb", "nfc", "hybrid"),
+            backed_up=True,
+            last_used_at=T0 + timedelta(days=1),
+        )
+        await store.add_authenticator(passkey)
+        assert await store.get_authenticator(passkey.credential_id) == passkey
+        assert await store.list_authenticators(user.id) == [passkey]
+
+    async def test_authenticator_with_defaults_reads_back_unchanged(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = _passkey(user)
+        await store.add_authenticator(passkey)
+        assert await store.get_authenticator(passkey.credential_id) == passkey
+        assert passkey.transports == () and passkey.backed_up is False and passkey.last_used_at is None
+        assert await store.get_authenticator("unknown") is None
+
+    async def test_add_authenticator_with_a_known_credential_id_raises_passkey_in_use_and_writes_nothing(
+        self, store: Store
+    ) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        first = _passkey(ada, "cred-1")
+        await store.add_authenticator(first)
+        with pytest.raises(PasskeyInUse):
+            await store.add_authenticator(_passkey(grace, "cred-1", name="Stolen"))
+        with pytest.raises(PasskeyInUse):
+            await store.add_authenticator(_passkey(ada, "cred-1", name="Again"))
+        assert await store.get_authenticator("cred-1") == first
+        assert await store.list_authenticators(grace.id) == []
+
+    async def test_list_authenticators_is_oldest_first_and_only_that_users(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        middle = _passkey(ada, at=T0 + timedelta(hours=1))
+        newest = _passkey(ada, at=T0 + timedelta(hours=2))
+        oldest = _passkey(ada, at=T0)
+        for passkey in (middle, newest, oldest, _passkey(grace)):
+            await store.add_authenticator(passkey)
+        assert await store.list_authenticators(ada.id) == [oldest, middle, newest]
+        assert await store.list_authenticators("nobody") == []
+
+    async def test_authenticator_use_with_both_counts_zero_is_accepted(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = _passkey(user, sign_count=0)
+        await store.add_authenticator(passkey)
+        now = T0 + timedelta(minutes=5)
+        assert await store.update_authenticator_use(passkey.credential_id, sign_count=0, now=now) is True
+        assert await store.get_authenticator(passkey.credential_id) == replace(passkey, last_used_at=now)
+
+    async def test_authenticator_use_with_a_higher_count_is_accepted_and_stored(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = _passkey(user, sign_count=5)
+        await store.add_authenticator(passkey)
+        now = T0 + timedelta(minutes=5)
+        assert await store.update_authenticator_use(passkey.credential_id, sign_count=6, now=now) is True
+        assert await store.get_authenticator(passkey.credential_id) == replace(passkey, sign_count=6, last_used_at=now)
+
+    async def test_authenticator_use_with_a_count_not_above_the_stored_one_is_refused(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = _passkey(user, sign_count=5)
+        await store.add_authenticator(passkey)
+        for count in (5, 4, 0):  # a replayed or cloned authenticator; 0 after 5 is no "no counter"
+            assert await store.update_authenticator_use(passkey.credential_id, sign_count=count, now=T0) is False
+        assert await store.get_authenticator(passkey.credential_id) == passkey
+
+    async def test_authenticator_use_of_unknown_credential_returns_false(self, store: Store) -> None:
+        assert await store.update_authenticator_use("unknown", sign_count=1, now=T0) is False
+
+    async def test_concurrent_uses_with_the_same_sign_count_have_exactly_one_winner(self, store: Store) -> None:
+        user = await _add_user(store)
+        passkey = _passkey(user, sign_count=5)
+        await store.add_authenticator(passkey)
+        results = await asyncio.gather(
+            *(store.update_authenticator_use(passkey.credential_id, sign_count=6, now=T0) for _ in range(10))
+        )
+        assert results.count(True) == 1
+
+    async def test_rename_authenticator_renames_only_the_owners_passkey(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        passkey = _passkey(ada, name="Laptop")
+        await store.add_authenticator(passkey)
+        assert await store.rename_authenticator(grace.id, passkey.credential_id, "Mine now") is False
+        assert await store.get_authenticator(passkey.credential_id) == passkey
+        assert await store.rename_authenticator(ada.id, passkey.credential_id, "Work laptop") is True
+        assert await store.get_authenticator(passkey.credential_id) == replace(passkey, name="Work laptop")
+        assert await store.rename_authenticator(ada.id, "unknown", "x") is False
+
+    async def test_delete_authenticator_removes_only_the_owners_passkey(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        passkey = _passkey(ada)
+        kept = _passkey(ada)
+        await store.add_authenticator(passkey)
+        await store.add_authenticator(kept)
+        assert await store.delete_authenticator(grace.id, passkey.credential_id) is False
+        assert await store.get_authenticator(passkey.credential_id) == passkey
+        assert await store.delete_authenticator(ada.id, passkey.credential_id) is True
+        assert await store.delete_authenticator(ada.id, passkey.credential_id) is False
+        assert await store.list_authenticators(ada.id) == [kept]
+
+    # -- user deletion reaches the MFA and passkey data ------------------------------------------
+
+    async def test_delete_user_takes_verifications_factors_recovery_codes_and_passkeys(self, store: Store) -> None:
+        ada = await _add_user(store, "ada@example.com")
+        grace = await _add_user(store, "grace@example.com")
+        ada_token, ada_passkey = _verification(ada), _passkey(ada, "ada-cred")
+        grace_token, grace_passkey = _verification(grace), _passkey(grace, "grace-cred")
+        anonymous = _verification(None, "webauthn_signin")
+        for user, token, passkey in ((ada, ada_token, ada_passkey), (grace, grace_token, grace_passkey)):
+            await store.create_verification(token)
+            await store.save_mfa_factor(_totp(user))
+            await store.replace_recovery_codes(user.id, [_new_hash(), _new_hash()], now=T0)
+            await store.add_authenticator(passkey)
+        await store.create_verification(anonymous)
+
+        assert await store.delete_user(ada.id) is True
+
+        assert await store.get_verification(ada_token.token_hash) is None
+        assert await store.list_mfa_factors(ada.id) == []
+        assert await store.count_recovery_codes(ada.id) == 0
+        assert await store.get_authenticator("ada-cred") is None
+        assert await store.list_authenticators(ada.id) == []
+        assert await store.get_verification(grace_token.token_hash) == grace_token
+        assert await store.get_verification(anonymous.token_hash) == anonymous
+        assert await store.list_mfa_factors(grace.id) == [_totp(grace)]
+        assert await store.count_recovery_codes(grace.id) == 2
+        assert await store.get_authenticator("grace-cred") == grace_passkey
+        # The credential id is free again, as the email is.
+        again = await _add_user(store, "ada@example.com")
+        await store.add_authenticator(_passkey(again, "ada-cred"))

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import AuthError, InvalidRequest, MethodNotAllowed, NotFound, RefreshInProgress
 from .._models import SignInResult
+from ..mfa import MFAChallenge
+from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .credentials import check_cross_site, read_credentials
 from .parsing import Receive, optional_string_field, read_json_body, string_field
@@ -28,11 +30,13 @@ class AuthApp:
     """ASGI app serving the auth routes. Get it from `auth.asgi_app`."""
 
     def __init__(self, auth: Auth) -> None:
+        from .account_routes import AccountRoutes
         from .provider_routes import ProviderRoutes
 
         self.auth = auth
         self.config = auth.config
         providers = ProviderRoutes(self)
+        self.accounts = AccountRoutes(self)
         self._routes: dict[str, dict[str, Handler]] = {
             "/sign-up": {"POST": self.sign_up},
             "/sign-in": {"POST": self.sign_in},
@@ -49,6 +53,7 @@ class AuthApp:
             "/signin": {"GET": providers.list_providers, "POST": providers.list_providers},
             "/signout": {"POST": providers.signout},
             "/error": {"GET": providers.error_page},
+            **self.accounts.routes(),
         }
         # Routes with one path parameter: /signin/{provider}, /callback/{provider}.
         self._prefixed: dict[str, dict[str, Handler]] = {
@@ -119,7 +124,10 @@ class AuthApp:
         if not self.auth.has_store:
             raise NotFound("Email and password sign-in needs a store")
 
-    async def send_sign_in(self, send: Send, result: SignInResult, transport: str) -> None:
+    async def send_sign_in(self, send: Send, result: SignInResult | MFAChallenge, transport: str) -> None:
+        if isinstance(result, MFAChallenge):
+            await send_json(send, 200, result.to_json())  # no session yet: nothing to set
+            return
         if transport == "bearer" and result.tokens is not None:
             await send_json(send, 200, {**result.to_json(), **self.bearer_json(result)})
             return
@@ -134,6 +142,10 @@ class AuthApp:
         password = string_field(body, "password", max_length=max_password)
         name = optional_string_field(body, "name", max_length=255)
         transport = _transport(body)
+        if self.config.accounts.sign_up_conflict == "email":
+            await self.auth.sign_up_quietly(email, password, name, origin=call.origin(), meta=call.meta())
+            await send_json(send, 200, {"success": True, "verification_required": True})
+            return
         result = await self.auth.sign_up(email, password, name, meta=call.meta())
         await self.send_sign_in(send, result, transport)
 
@@ -143,7 +155,8 @@ class AuthApp:
         email = string_field(body, "email", max_length=320)
         password = string_field(body, "password", max_length=self.config.passwords.max_length)
         transport = _transport(body)
-        result = await self.auth.sign_in(email, password, meta=call.meta())
+        trusted = call.cookie(TRUSTED_DEVICE_COOKIE)
+        result = await self.auth.sign_in(email, password, meta=call.meta(), trusted_device=trusted)
         await self.send_sign_in(send, result, transport)
 
     async def session(self, call: Call, send: Send) -> None:

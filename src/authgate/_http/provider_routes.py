@@ -105,6 +105,11 @@ class ProviderRoutes:
         may also ask to link the provider to the signed-in user with `link=true`.
         """
         provider_id = call.path_param
+        if provider_id == "passkey":
+            if call.scope["method"] != "POST":
+                raise NotFound("Passkey sign-in starts with POST /signin/passkey")
+            await self.app.accounts.passkey_sign_in_options(call, send)
+            return
         self.auth.oauth.provider(provider_id)  # 404 before anything else for unknown ids
         params: dict[str, Any] = call.query()
         link = False
@@ -147,6 +152,11 @@ class ProviderRoutes:
             if call.scope["method"] != "POST":
                 raise NotFound()
             await self.app.sign_in(call, send)
+            return
+        if provider_id == "passkey":
+            if call.scope["method"] != "POST":
+                raise NotFound()
+            await self.app.accounts.passkey_callback(call, send)
             return
         if call.scope["method"] != "GET":
             raise NotFound("Provider callbacks arrive as GET redirects")

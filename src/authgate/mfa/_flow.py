@@ -134,9 +134,7 @@ class MFAFlow:
             raise Verification()
         return await self.auth.start_session(user, meta, method="mfa")
 
-    async def _code_matches(
-        self, raw: str, data: dict[str, Any], methods: list[str], user_id: str, code: str
-    ) -> bool:
+    async def _code_matches(self, raw: str, data: dict[str, Any], methods: list[str], user_id: str, code: str) -> bool:
         code = code.strip()
         if is_six_digits(code):
             expected = data.get("code_mac")

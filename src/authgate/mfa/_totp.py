@@ -23,7 +23,7 @@ _STEP = 30
 
 
 def is_six_digits(code: str) -> bool:
-    """Exactly six ASCII digits: "１２３４５６" and "12345" are not codes (never `int()` a code)."""
+    """Exactly six ASCII digits: full-width digits and "12345" are not codes (never `int()` a code)."""
     return _SIX_DIGITS.fullmatch(code) is not None
 
 
@@ -32,10 +32,13 @@ class SecretBox:
     is the associated data, so a secret copied onto another user's row does not decrypt."""
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
-        self._keys = [
-            AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=b"authgate-totp", info=b"totp-secret").derive(s.encode()))
-            for s in secrets
-        ]
+        self._keys = [AESGCM(self._derive(secret)) for secret in secrets]
+
+    @staticmethod
+    def _derive(secret: str) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"authgate-totp", info=b"totp-secret").derive(
+            secret.encode()
+        )
 
     def seal(self, plaintext: str, user_id: str) -> str:
         nonce = os.urandom(12)

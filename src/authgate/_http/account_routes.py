@@ -1,0 +1,255 @@
+"""Routes for second factors, passkeys and the account lifecycle. Every one of them that acts for
+a signed-in user re-reads the session from the store and runs the cross-site checks first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from .._errors import AuthError, InvalidRequest, NotFound
+from .._models import AuthSession
+from ..mfa._flow import TRUSTED_DEVICE_COOKIE
+from .call import Call
+from .credentials import check_cross_site
+from .parsing import optional_string_field, read_json_body, string_field
+from .responses import Send, clearing_cookies, send_json, send_redirect, session_cookies, short_lived_cookie
+
+if TYPE_CHECKING:
+    from .app import AuthApp
+
+__all__ = ["AccountRoutes"]
+
+
+def _object_field(body: dict[str, Any], field: str) -> dict[str, Any]:
+    value = body.get(field)
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{field}: must be an object", field=field)
+    return value
+
+
+class AccountRoutes:
+    """Handlers bound to one AuthApp."""
+
+    def __init__(self, app: AuthApp) -> None:
+        self.app = app
+        self.auth = app.auth
+        self.config = app.config
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        return {
+            "/mfa": {"GET": self.mfa_status},
+            "/mfa/verify": {"POST": self.mfa_verify},
+            "/mfa/totp/enroll": {"POST": self.totp_enroll},
+            "/mfa/totp/confirm": {"POST": self.totp_confirm},
+            "/mfa/totp/disable": {"POST": self.totp_disable},
+            "/mfa/recovery-codes": {"POST": self.recovery_codes},
+            "/mfa/email/enable": {"POST": self.email_mfa_enable},
+            "/mfa/email/disable": {"POST": self.email_mfa_disable},
+            "/verify-email": {"GET": self.verify_email_link, "POST": self.verify_email},
+            "/verify-email/send": {"POST": self.send_verification},
+            "/forgot-password": {"POST": self.forgot_password},
+            "/reset-password": {"POST": self.reset_password},
+            "/change-password": {"POST": self.change_password},
+            "/change-email": {"POST": self.change_email},
+            "/change-email/verify": {"GET": self.change_email_link, "POST": self.change_email_verify},
+            "/delete-account": {"POST": self.delete_account},
+            "/passkey/register/options": {"POST": self.passkey_register_options},
+            "/passkey/register/verify": {"POST": self.passkey_register_verify},
+            "/passkeys": {"GET": self.passkey_list, "PATCH": self.passkey_rename, "DELETE": self.passkey_delete},
+        }
+
+    async def _signed_in(self, call: Call) -> AuthSession:
+        check_cross_site(call.scope, call.credentials, self.config)
+        return await self.auth.authenticate(call.credentials.token)
+
+    async def _body(self, call: Call) -> dict[str, Any]:
+        check_cross_site(call.scope, call.credentials, self.config)
+        return await read_json_body(call.scope, call.receive)
+
+    def _app_url(self, call: Call) -> str:
+        return (self.config.accounts.app_url or call.origin()).rstrip("/")
+
+    # -- MFA -------------------------------------------------------------------------------------
+
+    async def mfa_verify(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        challenge = string_field(body, "challenge", max_length=256)
+        code = string_field(body, "code", max_length=64)
+        trust = body.get("trust_device", False)
+        if not isinstance(trust, bool):
+            raise InvalidRequest("trust_device: must be true or false", field="trust_device")
+        transport = optional_string_field(body, "transport", max_length=16) or "cookie"
+        result = await self.auth.mfa.verify(challenge, code, meta=call.meta())
+        if transport == "bearer":
+            await self.app.send_sign_in(send, result, "bearer")
+            return
+        headers = session_cookies(result.tokens, self.config) if result.tokens else []
+        if trust:
+            lifetime = int(self.config.mfa.trusted_device_lifetime.total_seconds())
+            value = self.auth.mfa.trusted_device_cookie(result.user.id)
+            headers.append(
+                short_lived_cookie(
+                    self.config, TRUSTED_DEVICE_COOKIE, value, path=self.config.base_path, max_age=lifetime
+                )
+            )
+        await send_json(send, 200, result.to_json(), extra_headers=headers)
+
+    async def mfa_status(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        await send_json(send, 200, await self.auth.mfa.status(current.user))
+
+    async def totp_enroll(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        enrollment = await self.auth.mfa.enroll_totp(current.user)
+        await send_json(send, 200, enrollment.to_json())
+
+    async def totp_confirm(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        codes = await self.auth.mfa.confirm_totp(current.user, string_field(body, "code", max_length=16))
+        await send_json(send, 200, {"enabled": True, "recovery_codes": codes})
+
+    async def totp_disable(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        await self.auth.mfa.require_totp(current.user, string_field(body, "code", max_length=16))
+        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current.user, "totp")})
+
+    async def recovery_codes(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        await self.auth.mfa.require_totp(current.user, string_field(body, "code", max_length=16))
+        await send_json(send, 200, {"recovery_codes": await self.auth.mfa.new_recovery_codes(current.user)})
+
+    async def email_mfa_enable(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        await self.auth.mfa.enable_email(current.user)
+        await send_json(send, 200, {"enabled": True})
+
+    async def email_mfa_disable(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        await self.auth.accounts.require_password(current.user, string_field(body, "password", max_length=256))
+        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current.user, "email")})
+
+    # -- email verification ----------------------------------------------------------------------
+
+    async def send_verification(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        await self.auth.accounts.send_verification(current.user, origin=call.origin())
+        await send_json(send, 200, {"sent": True})
+
+    async def verify_email(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        user = await self.auth.accounts.verify_email(string_field(body, "token", max_length=256))
+        await send_json(send, 200, {"user": user.to_json()})
+
+    async def _link_then_redirect(self, call: Call, send: Send, action: Any, flag: str) -> None:
+        """A link opened from an email: do it, then land on the app with a flag or an error kind."""
+        try:
+            await action(call.query().get("token"))
+            query = {flag: "1"}
+        except AuthError as error:
+            query = {"error": error.kind}
+        await send_redirect(send, f"{self._app_url(call)}/?{urlencode(query)}")
+
+    async def verify_email_link(self, call: Call, send: Send) -> None:
+        await self._link_then_redirect(call, send, self.auth.accounts.verify_email, "email_verified")
+
+    # -- passwords -------------------------------------------------------------------------------
+
+    async def forgot_password(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        email = string_field(body, "email", max_length=320)
+        await self.auth.accounts.forgot_password(email, app_url=self._app_url(call))
+        await send_json(send, 200, {"success": True})  # the same for every address
+
+    async def reset_password(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        token = string_field(body, "token", max_length=256)
+        password = string_field(body, "password", max_length=self.config.passwords.max_length)
+        await self.auth.accounts.reset_password(token, password, meta=call.meta())
+        await send_json(send, 200, {"success": True}, extra_headers=clearing_cookies(self.config))
+
+    async def change_password(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        max_length = self.config.passwords.max_length
+        old = string_field(body, "current_password", max_length=max_length)
+        new = string_field(body, "new_password", max_length=max_length)
+        await self.auth.accounts.change_password(current, old, new, meta=call.meta())
+        await send_json(send, 200, {"success": True})
+
+    # -- email change and deletion ---------------------------------------------------------------
+
+    async def change_email(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        email = string_field(body, "email", max_length=320)
+        await self.auth.accounts.request_email_change(current, email, origin=call.origin())
+        await send_json(send, 200, {"verification_sent": True})
+
+    async def change_email_verify(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        user = await self.auth.accounts.confirm_email_change(string_field(body, "token", max_length=256))
+        await send_json(send, 200, {"user": user.to_json()})
+
+    async def change_email_link(self, call: Call, send: Send) -> None:
+        await self._link_then_redirect(call, send, self.auth.accounts.confirm_email_change, "email_changed")
+
+    async def delete_account(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        password = optional_string_field(body, "password", max_length=self.config.passwords.max_length)
+        await self.auth.accounts.delete_account(current, password, meta=call.meta())
+        await send_json(send, 200, {"deleted": True}, extra_headers=clearing_cookies(self.config))
+
+    # -- passkeys --------------------------------------------------------------------------------
+
+    async def passkey_register_options(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        await send_json(send, 200, await self.auth.passkeys.registration_options(current.user, origin=call.origin()))
+
+    async def passkey_register_verify(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        credential = _object_field(body, "credential")
+        name = optional_string_field(body, "name", max_length=255)
+        added = await self.auth.passkeys.register(current.user, credential, name, origin=call.origin())
+        await send_json(send, 200, {"passkey": self.auth.passkeys.describe(added)})
+
+    async def passkey_list(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        found = await self.auth.store.list_authenticators(current.user.id)
+        await send_json(send, 200, {"passkeys": [self.auth.passkeys.describe(a) for a in found]})
+
+    def _passkey_id(self, call: Call) -> str:
+        credential_id = call.query().get("id")
+        if not credential_id:
+            raise InvalidRequest("id: the passkey id is required", field="id")
+        return credential_id
+
+    async def passkey_rename(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        credential_id = self._passkey_id(call)
+        body = await read_json_body(call.scope, call.receive)
+        name = string_field(body, "name", max_length=255)
+        if not await self.auth.store.rename_authenticator(current.user.id, credential_id, name):
+            raise NotFound("No such passkey")
+        await send_json(send, 200, {"renamed": True})
+
+    async def passkey_delete(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        if not await self.auth.store.delete_authenticator(current.user.id, self._passkey_id(call)):
+            raise NotFound("No such passkey")
+        await send_json(send, 200, {"deleted": True})
+
+    async def passkey_sign_in_options(self, call: Call, send: Send) -> None:
+        check_cross_site(call.scope, call.credentials, self.config)
+        await send_json(send, 200, await self.auth.passkeys.authentication_options(origin=call.origin()))
+
+    async def passkey_callback(self, call: Call, send: Send) -> None:
+        body = await self._body(call)
+        credential = _object_field(body, "credential")
+        result = await self.auth.passkeys.sign_in(credential, origin=call.origin(), meta=call.meta())
+        await self.app.send_sign_in(send, result, optional_string_field(body, "transport", max_length=16) or "cookie")

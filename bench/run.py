@@ -1517,7 +1517,14 @@ def main() -> None:
     if args.no_docs:
         s.update_docs = False
     s.profile = args.profile
-    results = asyncio.run(run(s))
+    # SIGTERM stops the run like Ctrl-C: the servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    try:
+        results = asyncio.run(run(s))
+    finally:
+        for server in SERVERS.values():  # only if something above failed to stop them
+            if server.proc is not None and server.proc.poll() is None:
+                server.proc.kill()
     markdown = render(results)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))

@@ -3,7 +3,10 @@ keeping every message it receives.
 
 Use it from a test module (or list this module in `pytest_plugins`):
 
-    from .smtp_fixture import SMTPServer, smtp_server  # noqa: F401  (smtp_server is a fixture)
+    from . import smtp_fixture
+    from .smtp_fixture import SMTPServer
+
+    smtp_server = smtp_fixture.smtp_server  # the fixture: aiosmtpd on a free port, one per test
 
     async def test_something(smtp_server: SMTPServer) -> None:
         sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.test")
@@ -20,7 +23,7 @@ import email.message
 import email.policy
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.parser import BytesParser
 from typing import Any
 
@@ -28,7 +31,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-__all__ = ["SMTPServer", "smtp_server"]
+__all__ = ["SMTPServer", "free_port", "smtp_server"]
 
 _HOST = "127.0.0.1"
 _START_ATTEMPTS = 5
@@ -41,8 +44,9 @@ class _Collector:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[Envelope] = []
         self.lock = threading.Lock()
+        self.listeners: list[Callable[[], None]] = []
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8")
@@ -51,6 +55,8 @@ class _Collector:
         with self.lock:
             self.envelopes.append(envelope)
             self.messages.append(parsed)
+            for notify in self.listeners:
+                notify()
         return "250 Message accepted for delivery"
 
 
@@ -72,19 +78,34 @@ class SMTPServer:
         """SMTP envelopes (MAIL FROM, RCPT TO) of the messages received so far."""
         return self._collector.envelopes
 
-    async def wait_for(self, n: int, timeout: float = 5) -> list[email.message.EmailMessage]:
+    async def wait_for(self, n: int, timeout: float = 5) -> list[email.message.EmailMessage]:  # noqa: ASYNC109
         """Wait until at least `n` messages arrived (the server runs on another thread) and
         return them; fail the test if they do not arrive within `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+
+        def notify() -> None:
+            loop.call_soon_threadsafe(arrived.set)
+
+        with self._collector.lock:
+            self._collector.listeners.append(notify)
         try:
             async with asyncio.timeout(timeout):
+                # A message is appended before its listeners run, so re-checking the count after
+                # clearing the event never misses one.
                 while len(self._collector.messages) < n:
-                    await asyncio.sleep(0.01)
+                    await arrived.wait()
+                    arrived.clear()
         except TimeoutError:
             pytest.fail(f"SMTP test server: expected {n} message(s) within {timeout}s, got {len(self.messages)}")
+        finally:
+            with self._collector.lock:
+                self._collector.listeners.remove(notify)
         return list(self._collector.messages)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (also handy as an "SMTP server down" address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((_HOST, 0))
         port: int = probe.getsockname()[1]
@@ -98,14 +119,17 @@ def smtp_server() -> Iterator[SMTPServer]:
     errors: list[str] = []
     controller: Controller | None = None
     # The free port is found by binding and closing, so another process may take it first: retry.
+    port = 0
     for _ in range(_START_ATTEMPTS):
-        port = _free_port()
-        candidate = Controller(collector, hostname=_HOST, port=port, ready_timeout=10.0)
+        candidate: Controller | None = None
         try:
+            port = free_port()
+            candidate = Controller(collector, hostname=_HOST, port=port, ready_timeout=10.0)
             candidate.start()
         except Exception as error:
             errors.append(f"port {port}: {error!r}")
-            _stop_quietly(candidate)
+            if candidate is not None:
+                _stop_quietly(candidate)
             continue
         controller = candidate
         break

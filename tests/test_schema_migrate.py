@@ -54,7 +54,12 @@ CREATE INDEX IF NOT EXISTS idx_sessions_refresh_expires_at ON sessions(refresh_e
 
 
 ALL_VERSIONS = list(range(1, LATEST_VERSION + 1))
-AUTHGATE_TABLES = "auth_events, accounts, retired_refresh_tokens, sessions, users, authgate_schema_version"
+AUTHGATE_TABLES = (
+    "verification_tokens, mfa_factors, recovery_codes, authenticators, auth_events, accounts, retired_refresh_tokens,"
+    " sessions, users, authgate_schema_version"
+)
+# Every release an existing database may come from, oldest first.
+OLDER_VERSIONS = ALL_VERSIONS[:-1]
 
 
 def sha256_hex(value: str) -> str:
@@ -225,18 +230,19 @@ async def _pg_apply_up_to(conn: asyncpg.Connection, version: int) -> None:
             )
 
 
-async def test_postgres_version_1_database_upgrades_to_the_same_schema_as_a_fresh_one(
-    pg_conn: asyncpg.Connection,
+@pytest.mark.parametrize("version", OLDER_VERSIONS)
+async def test_postgres_older_database_upgrades_to_the_same_schema_as_a_fresh_one(
+    pg_conn: asyncpg.Connection, version: int
 ) -> None:
     await apply_schema(pg_conn)
     fresh = await _pg_catalog(pg_conn)
     await pg_conn.execute(f"DROP TABLE {AUTHGATE_TABLES}")
-    await _pg_apply_up_to(pg_conn, 1)
+    await _pg_apply_up_to(pg_conn, version)
     await pg_conn.execute(
         "INSERT INTO users (id, email, email_key, created_at, updated_at)"
         " VALUES ('u1', 'ada@example.com', 'ada@example.com', now(), now())"
     )
-    assert await apply_schema(pg_conn) == ALL_VERSIONS[1:]
+    assert await apply_schema(pg_conn) == ALL_VERSIONS[version:]
     assert await _pg_catalog(pg_conn) == fresh
     assert await pg_conn.fetchval("SELECT id FROM users") == "u1"
 
@@ -251,6 +257,18 @@ async def test_postgres_application_accounts_table_fails_migration_2_and_changes
     assert await pg_conn.fetchval("SELECT to_regclass('auth_events')") is None
     assert await pg_conn.fetchval("SELECT max(version) FROM authgate_schema_version") == 1
     assert await pg_conn.fetchval("SELECT to_regclass('idx_accounts_user_id')") is None
+
+
+async def test_postgres_application_authenticators_table_fails_migration_3_and_changes_nothing(
+    pg_conn: asyncpg.Connection,
+) -> None:
+    await _pg_apply_up_to(pg_conn, 2)
+    await pg_conn.execute("CREATE TABLE authenticators (id SERIAL PRIMARY KEY, label TEXT)")
+    with pytest.raises(asyncpg.DuplicateTableError):
+        await apply_schema(pg_conn)
+    assert await pg_conn.fetchval("SELECT max(version) FROM authgate_schema_version") == 2
+    for name in ("verification_tokens", "mfa_factors", "recovery_codes", "idx_authenticators_user_id"):
+        assert await pg_conn.fetchval("SELECT to_regclass($1)", name) is None, name
 
 
 async def test_failed_migration_leaves_the_database_untouched(pg_conn: asyncpg.Connection) -> None:
@@ -395,11 +413,12 @@ def _sqlite_apply_up_to(path: Path, version: int) -> None:
     conn.close()
 
 
-async def test_sqlite_version_1_database_upgrades_to_the_same_schema_as_a_fresh_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", OLDER_VERSIONS)
+async def test_sqlite_older_database_upgrades_to_the_same_schema_as_a_fresh_one(tmp_path: Path, version: int) -> None:
     store = SQLiteStore(tmp_path / "fresh.db")
     await store.open()
     await store.close()
-    _sqlite_apply_up_to(tmp_path / "old.db", 1)
+    _sqlite_apply_up_to(tmp_path / "old.db", version)
     store = SQLiteStore(tmp_path / "old.db")
     await store.open()
     await store.close()
@@ -423,6 +442,21 @@ async def test_sqlite_application_accounts_table_fails_migration_2_and_changes_n
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
     conn.close()
     assert "auth_events" not in tables and "idx_accounts_user_id" not in tables
+
+
+async def test_sqlite_application_authenticators_table_fails_migration_3_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    _sqlite_apply_up_to(path, 2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE authenticators (id INTEGER PRIMARY KEY, label TEXT)")
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        await SQLiteStore(path).open()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT max(version) FROM authgate_schema_version").fetchone() == (2,)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    conn.close()
+    assert not names & {"verification_tokens", "mfa_factors", "recovery_codes", "idx_authenticators_user_id"}
 
 
 def test_both_dialects_have_schema_sql_and_the_same_latest_version() -> None:

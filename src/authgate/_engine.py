@@ -71,7 +71,9 @@ def normalize_email(email: str) -> tuple[str, str]:
     if not trimmed or len(trimmed) > _MAX_EMAIL:
         raise InvalidRequest("email: must be a valid email address", field="email")
     try:
-        display = validate_email(trimmed, check_deliverability=False).normalized
+        # Syntax only (deliverability is what email verification proves). `test_environment`
+        # admits RFC 6761's `.test` domain, which test suites and staging providers use.
+        display = validate_email(trimmed, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError:
         raise InvalidRequest("email: must be a valid email address", field="email") from None
     return display, unicodedata.normalize("NFKC", display).casefold()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from .providers import OAuthProvider, Profile, ProviderError
 
 if TYPE_CHECKING:
     from ._engine import Auth
+
+logger = logging.getLogger("authgate")
 
 __all__ = ["CHECKS_COOKIE", "CHECKS_MAX_AGE", "OAuthFlow", "OAuthStart"]
 
@@ -136,6 +139,11 @@ class OAuthFlow:
         if "error" in params:
             raise AccessDenied() if params["error"] == "access_denied" else OAuthCallbackError()
         checks = self._read_checks(provider_id, checks_cookie, params.get("state"))
+        # RFC 9207: when the provider names itself in the callback, it must be the one we asked,
+        # which stops a response from one provider being replayed into another's callback.
+        expected_issuer = getattr(provider, "issuer", None)
+        if "iss" in params and expected_issuer is not None and params["iss"] != expected_issuer:
+            raise InvalidCheck()
         code = params.get("code")
         if not code:
             raise OAuthCallbackError("The provider sent no code")
@@ -144,6 +152,8 @@ class OAuthFlow:
                 code=code, redirect_uri=redirect_uri, code_verifier=str(checks["verifier"]), nonce=checks.get("nonce")
             )
         except ProviderError as error:
+            # The reason goes to the log for operators; the browser only learns the kind.
+            logger.info("authgate: %s sign-in failed: %s", provider_id, error.message)
             raise (InvalidCheck() if error.kind == "InvalidCheck" else OAuthCallbackError()) from None
         link_user_id = checks.get("link_user")
         if link_user_id is not None and (current is None or current.user.id != link_user_id):

@@ -107,6 +107,8 @@ class PasskeyFlow:
             )  # fmt: skip
         except (InvalidRegistrationResponse, ValueError, TypeError, KeyError) as error:
             raise Verification(f"The passkey could not be verified: {error}") from None
+        if len(verified.credential_id) > 768:  # 1024 base64url characters, the column's width
+            raise Verification("This passkey's credential id is too long")
         transports = credential.get("response", {}).get("transports") or []
         authenticator = Authenticator(
             credential_id=_b64url(verified.credential_id),

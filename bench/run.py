@@ -780,26 +780,38 @@ async def explain(schema: str, sql: str, *args: Any) -> str:
     return "\n".join(r[0] for r in rows)
 
 
-async def lock_waits_during(task: asyncio.Task[Any], schema_hint: str) -> tuple[int, int, list[str]]:
-    """Poll pg_stat_activity every 10 ms while `task` runs: (samples, samples with a lock wait, examples)."""
+CLEANUP_APP_NAME = "authgate-bench-cleanup"
+
+
+async def lock_waits_during(task: asyncio.Task[Any]) -> dict[str, Any]:
+    """Poll pg_stat_activity every 10 ms while `task` runs. Counts samples in which any backend
+    waits on a lock held by the cleanup's connections (application_name CLEANUP_APP_NAME), and,
+    for context, samples with any lock wait at all in the database (other users of a shared
+    Postgres included)."""
     conn = await pg_connect()
-    samples = waits = 0
+    samples = blocked = any_wait = 0
     examples: list[str] = []
     try:
         while not task.done():
             rows = await conn.fetch(
-                "SELECT pid, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+                "SELECT w.wait_event, left(w.query, 120) AS query,"
+                " EXISTS (SELECT 1 FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(w.pid))"
+                "         AND b.application_name = $1) AS by_cleanup"
+                " FROM pg_stat_activity w"
+                " WHERE w.datname = current_database() AND w.pid <> pg_backend_pid() AND w.wait_event_type = 'Lock'",
+                CLEANUP_APP_NAME,
             )
             samples += 1
-            if rows:
-                waits += 1
+            any_wait += bool(rows)
+            mine = [r for r in rows if r["by_cleanup"]]
+            if mine:
+                blocked += 1
                 if len(examples) < 5:
-                    examples.extend(f"{r['wait_event']}: {r['query']}" for r in rows)
+                    examples.extend(f"{r['wait_event']}: {r['query']}" for r in mine)
             await asyncio.sleep(0.01)
     finally:
         await conn.close()
-    return samples, waits, examples
+    return {"samples": samples, "blocked_by_cleanup": blocked, "any_lock_wait": any_wait, "examples": examples}
 
 
 async def insert_expired_sessions(count: int, users: int) -> None:
@@ -1161,7 +1173,15 @@ async def run(s: Settings) -> dict[str, Any]:
         )
         log(f"inserting {s.expired_sessions:,} expired sessions")
         await insert_expired_sessions(s.expired_sessions, s.large_users)
-        auth = Auth(store=PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA), secret=SECRET)
+        # The cleanup runs on a pool of our own only to tag its connections (application_name), so
+        # that lock waits it causes can be told from those of anyone else sharing this Postgres.
+        cleanup_pool = await asyncpg.create_pool(
+            DATABASE_URL,
+            min_size=1,
+            max_size=2,
+            server_settings={"search_path": AUTHGATE_SCHEMA, "application_name": CLEANUP_APP_NAME},
+        )
+        auth = Auth(store=PostgresStore(pool=cleanup_pool), secret=SECRET)
         await auth.open()
         try:
             await wait_for_quiet(s.quiet_wait)
@@ -1178,12 +1198,13 @@ async def run(s: Settings) -> dict[str, Any]:
             await asyncio.sleep(0.5)
             started = time.monotonic()
             job = asyncio.create_task(auth.cleanup_expired_sessions())
-            samples, waits, examples = await lock_waits_during(job, AUTHGATE_SCHEMA)
+            locks = await lock_waits_during(job)
             deleted = await job
             elapsed = time.monotonic() - started
             during = await load
         finally:
             await auth.close()
+            await cleanup_pool.close()
         remaining = await count_rows(AUTHGATE_SCHEMA, "sessions", "refresh_expires_at < now()")
     cleanup.update(
         {
@@ -1193,15 +1214,13 @@ async def run(s: Settings) -> dict[str, Any]:
             "idle": asdict(idle),
             "during": asdict(during),
             "p99_ratio": during.p99_ms / idle.p99_ms,
-            "lock_samples": samples,
-            "lock_wait_samples": waits,
-            "lock_examples": examples,
+            "locks": locks,
             "window_fraction": min(1.0, elapsed / s.cleanup_wrk_duration),
         }
     )
     log(
         f"cleanup: deleted {deleted:,} in {elapsed:.2f} s; protected p99 idle {idle.p99_ms:.2f} ms, during "
-        f"{during.p99_ms:.2f} ms; lock waits seen in {waits}/{samples} samples; errors {during.errors}"
+        f"{during.p99_ms:.2f} ms; waits on its locks in {locks['blocked_by_cleanup']}/{locks['samples']} samples; errors {during.errors}"
     )
     results["cleanup"] = cleanup
 
@@ -1392,10 +1411,15 @@ def render(results: dict[str, Any]) -> str:
     add(f"| protected req/s idle / during cleanup | {fmt(c['idle']['rps'])} / {fmt(c['during']['rps'])} |")
     add(f"| errors during cleanup | {c['during']['errors']} |")
     add(
-        f"| pg_stat_activity samples with any backend waiting on a lock | {c['lock_wait_samples']} of {c['lock_samples']} |"
+        f"| pg_stat_activity samples (every 10 ms) with a backend waiting on a lock the cleanup holds | "
+        f"{c['locks']['blocked_by_cleanup']} of {c['locks']['samples']} |"
     )
-    if c["lock_examples"]:
-        add(f"| lock waits seen | {'; '.join(c['lock_examples'])} |")
+    add(
+        f"| ... with any lock wait in the database, from anyone (context: the server may be shared) | "
+        f"{c['locks']['any_lock_wait']} of {c['locks']['samples']} |"
+    )
+    if c["locks"]["examples"]:
+        add(f"| waits on the cleanup's locks | {'; '.join(c['locks']['examples'])} |")
     add("")
 
     add("### Where the CPU went (average cores busy, of " + m["cpus"] + ")")
@@ -1461,8 +1485,8 @@ def render(results: dict[str, Any]) -> str:
         ),
         (
             "cleanup never makes a session check wait on a lock",
-            f"{c['lock_wait_samples']} lock-wait samples, {c['during']['errors']} errors",
-            c["lock_wait_samples"] == 0 and c["during"]["errors"] == 0,
+            f"{c['locks']['blocked_by_cleanup']} samples blocked by it, {c['during']['errors']} errors",
+            c["locks"]["blocked_by_cleanup"] == 0 and c["during"]["errors"] == 0,
         ),
     ]
     add("| target | measured | |")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +15,15 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ._config import CookieOptions, SessionOptions
+from ._config import AccountOptions, CookieOptions, SessionOptions
 from ._engine import Auth
+from ._ratelimit import RateLimitOptions
 from .integrations.starlette import RequireAuth
+from .mail import ConsoleSender
+from .providers import OIDC, GitHub, Google, OAuthProvider
 from .stores import store_from_url
 
-__all__ = ["build_demo_app", "is_loopback_host"]
+__all__ = ["build_demo_app", "demo_origin", "is_loopback_host", "providers_from_env"]
 
 logger = logging.getLogger("authgate.demo")
 STATIC_DIR = Path(__file__).parent / "demo_static"
@@ -34,6 +39,28 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def demo_origin(host: str, port: int) -> str | None:
+    """Where the demo page lives, for links in emails; None off loopback (then links follow the
+    request's origin). Loopback uses `localhost`: WebAuthn takes it as a secure context and an RP
+    ID, while an IP address cannot be an RP ID, so passkeys need the name."""
+    return f"http://localhost:{port}" if is_loopback_host(host) else None
+
+
+def providers_from_env(environ: Mapping[str, str] | None = None) -> list[OAuthProvider]:
+    """GitHub, Google and a generic OIDC provider, each when all of its variables are set."""
+    env = os.environ if environ is None else environ
+    providers: list[OAuthProvider] = []
+    if env.get("GITHUB_CLIENT_ID") and env.get("GITHUB_CLIENT_SECRET"):
+        providers.append(GitHub(client_id=env["GITHUB_CLIENT_ID"], client_secret=env["GITHUB_CLIENT_SECRET"]))
+    if env.get("GOOGLE_CLIENT_ID") and env.get("GOOGLE_CLIENT_SECRET"):
+        providers.append(Google(client_id=env["GOOGLE_CLIENT_ID"], client_secret=env["GOOGLE_CLIENT_SECRET"]))
+    if env.get("OIDC_ISSUER") and env.get("OIDC_CLIENT_ID") and env.get("OIDC_CLIENT_SECRET"):
+        providers.append(
+            OIDC(issuer=env["OIDC_ISSUER"], client_id=env["OIDC_CLIENT_ID"], client_secret=env["OIDC_CLIENT_SECRET"])
+        )
+    return providers
+
+
 def build_demo_app(
     *,
     database_url: str,
@@ -41,8 +68,17 @@ def build_demo_app(
     secure_cookies: bool,
     access_ttl: int | None = None,
     refresh_ttl: int | None = None,
+    app_url: str | None = None,
+    rate_limits: bool = True,
+    providers: list[OAuthProvider] | None = None,
 ) -> tuple[Starlette, Auth]:
-    """The demo as a Starlette app; lifetimes are adjustable so client tests can watch expiry."""
+    """The demo as a Starlette app; lifetimes are adjustable so client tests can watch expiry.
+
+    Emails (verification, reset links, sign-in codes) are printed to stderr. Links in them point
+    at `app_url` (the page reads `?token=` and shows the reset form); set it, since otherwise they
+    would follow the request's Host header. Rate limits count in memory; tests that sign up many
+    users from one address turn them off.
+    """
     defaults = SessionOptions()
     sessions = SessionOptions(
         access_lifetime=timedelta(seconds=access_ttl) if access_ttl else defaults.access_lifetime,
@@ -53,6 +89,10 @@ def build_demo_app(
         secret=secret,
         cookies=CookieOptions(secure=secure_cookies),
         sessions=sessions,
+        email_sender=ConsoleSender(),
+        accounts=AccountOptions(app_url=app_url, reset_path="/"),
+        rate_limits=RateLimitOptions(enabled=rate_limits, storage_url="memory://"),
+        providers=providers if providers is not None else providers_from_env(),
     )
 
     async def private(request: Request) -> Response:

@@ -18,7 +18,7 @@ logger = logging.getLogger("authgate.cli")
 def _demo(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ._demo import build_demo_app, is_loopback_host
+    from ._demo import build_demo_app, demo_origin, is_loopback_host, providers_from_env
 
     secret = os.environ.get("AUTHGATE_SECRET")
     if not secret:
@@ -36,14 +36,24 @@ def _demo(args: argparse.Namespace) -> int:
             f"authgate demo: {args.host} is not loopback; cookies are Secure, so browsers only keep them over HTTPS",
             file=sys.stderr,
         )
+    origin = demo_origin(args.host, args.port)
+    providers = providers_from_env()
     app, _ = build_demo_app(
         database_url=args.database_url,
         secret=secret,
         secure_cookies=secure,
         access_ttl=args.access_ttl,
         refresh_ttl=args.refresh_ttl,
+        app_url=origin,
+        rate_limits=args.rate_limits == "on",
+        providers=providers,
     )
-    print(f"authgate demo: http://{args.host}:{args.port}/ (database {args.database_url})", file=sys.stderr)
+    names = ", ".join(p.name for p in providers) or "none (set GITHUB_/GOOGLE_/OIDC_ variables to add some)"
+    print(f"authgate demo: providers: {names}; emails are printed here", file=sys.stderr)
+    if args.rate_limits == "off":
+        print("authgate demo: rate limits are OFF", file=sys.stderr)
+    page = origin or f"http://{args.host}:{args.port}"
+    print(f"authgate demo: {page}/ (database {args.database_url})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -133,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--database-url", default="sqlite:///authgate-demo.db")
     demo.add_argument("--access-ttl", type=int, default=None, help="access token lifetime in seconds")
     demo.add_argument("--refresh-ttl", type=int, default=None, help="refresh token lifetime in seconds")
+    demo.add_argument(
+        "--rate-limits", choices=["on", "off"], default="on", help="sign-in/sign-up/OTP limits, counted in memory"
+    )
     demo.set_defaults(run=_demo)
 
     schema = commands.add_parser("schema", help="print the SQL schema")

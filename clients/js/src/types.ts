@@ -44,9 +44,43 @@ export interface SessionInfo {
   current: boolean;
 }
 
+/** GET /mfa: which second factors the signed-in user has. */
+export interface MfaStatus {
+  factors: { kind: "totp" | "email" | (string & {}); confirmed: boolean }[];
+  recovery_codes_left: number;
+  required: boolean;
+}
+
+/** POST /mfa/totp/enroll: show `qr_svg` (a `data:` URI for an `<img>`) or the secret, once. */
+export interface TotpEnrollment {
+  secret: string;
+  otpauth_uri: string;
+  qr_svg: string;
+}
+
+/** One passkey of the signed-in user (GET /passkeys). `id` is the credential id, base64url. */
+export interface PasskeyInfo {
+  id: string;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+  backed_up: boolean;
+  transports: string[];
+}
+
+/** One entry of GET /providers. `type` is "oauth", "oidc" or "credentials". */
+export interface ProviderInfo {
+  id: string;
+  name: string;
+  type: "oauth" | "oidc" | "credentials" | (string & {});
+  signinUrl: string;
+  callbackUrl: string;
+}
+
 /**
- * Every `kind` the server documents, plus the client's own `NetworkError` (no answer at all) and
- * `InvalidResponse` (an answer that is not authgate JSON). Unknown kinds pass through as strings.
+ * Every `kind` the server documents, plus the client's own `NetworkError` (no answer at all),
+ * `InvalidResponse` (an answer that is not authgate JSON) and the `Passkey*` kinds of a browser
+ * ceremony that failed before the server was asked. Unknown kinds pass through as strings.
  */
 export type ErrorKind =
   | "InvalidRequest"
@@ -62,8 +96,16 @@ export type ErrorKind =
   | "RefreshTokenReuse"
   | "RefreshInProgress"
   | "ServiceUnavailable"
+  | "RateLimited"
+  | "Verification"
+  | "NotFound"
+  | "PasskeyInUse"
+  | "AccessDenied"
   | "NetworkError"
   | "InvalidResponse"
+  | "PasskeyUnsupported"
+  | "PasskeyCancelled"
+  | "PasskeyError"
   | (string & {});
 
 /** A failed call: the server's `{error, kind, field?}` with the HTTP status (0 without an answer). */

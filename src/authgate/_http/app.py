@@ -35,6 +35,7 @@ class AuthApp:
 
         self.auth = auth
         self.config = auth.config
+        self.trusted_proxies = auth.limiter.options.trusted_proxies if auth.limiter else ()
         providers = ProviderRoutes(self)
         self.accounts = AccountRoutes(self)
         self._routes: dict[str, dict[str, Handler]] = {
@@ -92,7 +93,7 @@ class AuthApp:
             handler = methods.get(scope["method"])
             if handler is None:
                 raise MethodNotAllowed()
-            call = Call(scope, receive, read_credentials(scope, self.config), self.config)
+            call = Call(scope, receive, read_credentials(scope, self.config), self.config, self.trusted_proxies)
             call.path_param = param
             await handler(call, send)
         except AuthError as error:

@@ -17,13 +17,21 @@ __all__ = ["Call"]
 class Call:
     """Scope, receive, and the credentials read once from the headers."""
 
-    __slots__ = ("config", "credentials", "path_param", "receive", "scope")
+    __slots__ = ("config", "credentials", "path_param", "receive", "scope", "trusted_proxies")
 
-    def __init__(self, scope: Any, receive: Receive, credentials: Credentials, config: AuthConfig) -> None:
+    def __init__(
+        self,
+        scope: Any,
+        receive: Receive,
+        credentials: Credentials,
+        config: AuthConfig,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self.credentials = credentials
         self.config = config
+        self.trusted_proxies = trusted_proxies
         self.path_param = ""
 
     def header(self, name: bytes) -> str | None:
@@ -39,8 +47,11 @@ class Call:
         return cookie_value(header, name) if header else None
 
     def meta(self) -> RequestMeta:
-        client = self.scope.get("client")
-        return RequestMeta(ip=client[0] if client else None, user_agent=self.header(b"user-agent"))
+        """Client IP (the socket peer, or the right-most untrusted X-Forwarded-For hop when the peer
+        is a trusted proxy) and user agent."""
+        from .._ratelimit import client_ip
+
+        return RequestMeta(ip=client_ip(self.scope, self.trusted_proxies), user_agent=self.header(b"user-agent"))
 
     def query(self) -> dict[str, str]:
         """Query parameters; a repeated key is refused rather than guessed at."""

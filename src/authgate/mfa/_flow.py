@@ -112,7 +112,7 @@ class MFAFlow:
         if code is not None:
             from ..mail import otp_message
 
-            minutes = int(self.options.code_lifetime.total_seconds() // 60)
+            minutes = max(1, round(self.options.code_lifetime.total_seconds() / 60))
             await self.auth.accounts.deliver(otp_message(user.email, code, minutes))
         return MFAChallenge(raw, int(self.options.code_lifetime.total_seconds()), methods)
 

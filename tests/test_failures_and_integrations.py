@@ -127,11 +127,14 @@ async def test_get_session_returns_none_when_signed_out(auth: Auth, clock: FakeC
 
 def test_public_api_is_pinned() -> None:
     assert sorted(authgate.__all__) == [
-        "Auth", "AuthConfig", "AuthError", "AuthSession", "Configuration", "CookieOptions", "CredentialsSignin",
-        "EmailInUse", "ForbiddenOrigin", "InvalidRefreshToken", "InvalidRequest", "MethodNotAllowed", "MissingCSRF",
-        "NotFound", "PasswordOptions", "PayloadTooLarge", "RefreshInProgress", "RefreshTokenReuse", "RequestMeta",
-        "RequireAuth", "ServiceUnavailable", "Session", "SessionExpired", "SessionOptions", "SignInResult", "Tokens",
-        "Unauthenticated", "UnsupportedMediaType", "User", "normalize_email",
+        "AccessDenied", "Account", "AccountInUse", "AccountOptions", "Auth", "AuthConfig", "AuthError", "AuthEvent",
+        "AuthSession", "Callbacks", "Configuration", "CookieOptions", "CredentialsSignin", "EmailInUse", "Events",
+        "ForbiddenOrigin", "InvalidCheck", "InvalidRefreshToken", "InvalidRequest", "MFAChallenge", "MFAOptions",
+        "MethodNotAllowed", "MissingCSRF", "NotFound", "OAuthAccountNotLinked", "OAuthCallbackError", "PasskeyInUse",
+        "PasskeyOptions", "PasswordOptions", "PayloadTooLarge", "RateLimitOptions", "RateLimited",
+        "RefreshInProgress", "RefreshTokenReuse", "RequestMeta", "RequireAuth", "ServiceUnavailable", "Session",
+        "SessionExpired", "SessionOptions", "SignInResult", "Tokens", "Unauthenticated", "UnsupportedMediaType",
+        "User", "Verification", "normalize_email",
     ]  # fmt: skip
 
 

@@ -1,46 +1,85 @@
-"""authgate: email/password and session authentication for ASGI apps, secure by default."""
+"""authgate: email/password, provider, MFA and passkey authentication for ASGI apps, secure by default.
 
-from ._config import AuthConfig, CookieOptions, PasswordOptions, SessionOptions
+Stores live in `authgate.stores`, providers in `authgate.providers`, email senders in
+`authgate.mail`; everything an application configures or catches is importable from here.
+"""
+
+from ._config import (
+    AccountOptions,
+    AuthConfig,
+    CookieOptions,
+    MFAOptions,
+    PasskeyOptions,
+    PasswordOptions,
+    SessionOptions,
+)
 from ._engine import Auth, normalize_email
 from ._errors import (
+    AccessDenied,
+    AccountInUse,
     AuthError,
     Configuration,
     CredentialsSignin,
     EmailInUse,
     ForbiddenOrigin,
+    InvalidCheck,
     InvalidRefreshToken,
     InvalidRequest,
     MethodNotAllowed,
     MissingCSRF,
     NotFound,
+    OAuthAccountNotLinked,
+    OAuthCallbackError,
+    PasskeyInUse,
     PayloadTooLarge,
+    RateLimited,
     RefreshInProgress,
     RefreshTokenReuse,
     ServiceUnavailable,
     SessionExpired,
     Unauthenticated,
     UnsupportedMediaType,
+    Verification,
 )
-from ._models import AuthSession, RequestMeta, Session, SignInResult, Tokens, User
+from ._hooks import Callbacks, Events
+from ._models import Account, AuthEvent, AuthSession, RequestMeta, Session, SignInResult, Tokens, User
+from ._ratelimit import RateLimitOptions
 from .integrations.starlette import RequireAuth
+from .mfa import MFAChallenge
 
 __all__ = [
+    "AccessDenied",
+    "Account",
+    "AccountInUse",
+    "AccountOptions",
     "Auth",
     "AuthConfig",
     "AuthError",
+    "AuthEvent",
     "AuthSession",
+    "Callbacks",
     "Configuration",
     "CookieOptions",
     "CredentialsSignin",
     "EmailInUse",
+    "Events",
     "ForbiddenOrigin",
+    "InvalidCheck",
     "InvalidRefreshToken",
     "InvalidRequest",
+    "MFAChallenge",
+    "MFAOptions",
     "MethodNotAllowed",
     "MissingCSRF",
     "NotFound",
+    "OAuthAccountNotLinked",
+    "OAuthCallbackError",
+    "PasskeyInUse",
+    "PasskeyOptions",
     "PasswordOptions",
     "PayloadTooLarge",
+    "RateLimitOptions",
+    "RateLimited",
     "RefreshInProgress",
     "RefreshTokenReuse",
     "RequestMeta",
@@ -54,5 +93,6 @@ __all__ = [
     "Unauthenticated",
     "UnsupportedMediaType",
     "User",
+    "Verification",
     "normalize_email",
 ]

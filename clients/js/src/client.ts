@@ -9,6 +9,7 @@
  * that the cookies are already new, so no tab ever presents a refresh token another has rotated.
  */
 
+import { accountMethods, type AccountMethods, type MfaMethods, type PasskeyMethods } from "./account.js";
 import { TabCoordinator, type TabMessage } from "./coordination.js";
 import {
   AuthClientError,
@@ -20,11 +21,10 @@ import {
   type Result,
   type SessionData,
   type SessionInfo,
+  type User,
 } from "./types.js";
 
 const CLIENT_HEADER = "X-Authgate-Client";
-// Sign out refreshes first when the access token is this close to expiry (see signOut).
-const EXPIRY_MARGIN_MS = 5_000;
 
 export interface SignUpInput {
   email: string;
@@ -37,18 +37,19 @@ export interface SignInInput {
   password: string;
 }
 
-export interface MfaVerifyInput {
-  challenge: string;
-  code: string;
-  trustDevice?: boolean;
-}
-
 /** The client `createAuthClient` returns. Every call sends cookies and the anti-CSRF header. */
-export interface AuthClient {
+export interface AuthClient extends AccountMethods {
   signUp: { email(input: SignUpInput): Promise<Result<SessionData>> };
-  /** `data` is the session, or an MFA challenge to finish with `mfa.verify` (see `isMfaChallenge`). */
-  signIn: { email(input: SignInInput): Promise<Result<SessionData | MfaChallenge>> };
-  mfa: { verify(input: MfaVerifyInput): Promise<Result<SessionData>> };
+  signIn: {
+    /** `data` is the session, or an MFA challenge to finish with `mfa.verify` (see `isMfaChallenge`). */
+    email(input: SignInInput): Promise<Result<SessionData | MfaChallenge>>;
+    /** Sign in with a passkey (same as `passkey.signIn()`). */
+    passkey(): Promise<Result<SessionData>>;
+    /** Leave the page for an OAuth/OIDC provider (browser only); it comes back to `callbackUrl`. */
+    provider(id: string, options?: { callbackUrl?: string }): void;
+  };
+  mfa: MfaMethods;
+  passkey: PasskeyMethods;
   /** End the session on the server, clear the cookies, and tell the other tabs. */
   signOut(): Promise<Result<{ success: true }>>;
   /** The current session (refreshing once if needed), or `data: null` when signed out. */
@@ -361,14 +362,37 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
     return { data: null, error };
   }
 
+  function endedOnServer(): void {
+    const wasSignedIn = state.status === "authenticated";
+    signedOut();
+    tabs.post({ type: "signed-out" });
+    if (wasSignedIn) emit({ type: "signed-out", reason: "session-ended" });
+  }
+
+  function userChanged(user: User): void {
+    if (state.status === "authenticated" && state.user?.id === user.id && state.session) {
+      signedIn({ user, session: state.session });
+    }
+  }
+
+  const extras = accountMethods({ authURL, send, withRefresh, call, startSession, endedOnServer, userChanged });
+
   const client: AuthClient = {
+    ...extras.account,
     signUp: {
       email: (input) => startSession("/sign-up", input) as Promise<Result<SessionData>>,
     },
     signIn: {
       email: (input) => startSession("/sign-in", { email: input.email, password: input.password }),
+      passkey: () => extras.passkey.signIn(),
+      provider(id, options) {
+        const location = (globalThis as { location?: { assign(url: string): void } }).location;
+        if (!location) throw new Error("signIn.provider navigates the page: use providerSignInURL outside a browser");
+        location.assign(extras.account.providerSignInURL(id, options));
+      },
     },
     mfa: {
+      ...extras.mfa,
       verify: (input) =>
         startSession("/mfa/verify", {
           challenge: input.challenge,
@@ -376,17 +400,15 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
           ...(input.trustDevice === undefined ? {} : { trust_device: input.trustDevice }),
         }) as Promise<Result<SessionData>>,
     },
+    passkey: extras.passkey,
 
     async signOut() {
-      // The refresh cookie is scoped to /refresh, so /sign-out only sees the access cookie; if
-      // that has expired the server could not tell which session to end. Renew it first.
-      const expiresAt = state.session ? Date.parse(state.session.expires_at) : Number.NaN;
-      if (!Number.isNaN(expiresAt) && expiresAt - Date.now() < EXPIRY_MARGIN_MS) {
-        await sharedRefresh(null);
-      }
+      // /refresh/sign-out is /sign-out below the refresh cookie's path, so the browser sends both
+      // cookies: the server can end the session even when the access cookie has already expired.
+      if (refreshing) await refreshing; // let a running rotation land, so the newest token is sent
       let response: Response;
       try {
-        response = await send("/sign-out", "POST");
+        response = await send("/refresh/sign-out", "POST");
       } catch (cause) {
         return { data: null, error: networkError(cause) };
       }

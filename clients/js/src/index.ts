@@ -8,7 +8,15 @@
  */
 
 export { createAuthClient, isMfaChallenge } from "./client.js";
-export type { AuthClient, MfaVerifyInput, SignInInput, SignUpInput } from "./client.js";
+export type { AuthClient, SignInInput, SignUpInput } from "./client.js";
+export type {
+  AccountMethods,
+  ChangePasswordInput,
+  MfaMethods,
+  MfaVerifyInput,
+  PasskeyMethods,
+  ResetPasswordInput,
+} from "./account.js";
 export { AuthClientError } from "./types.js";
 export type {
   AuthClientOptions,
@@ -18,9 +26,13 @@ export type {
   ErrorKind,
   FetchLike,
   MfaChallenge,
+  MfaStatus,
+  PasskeyInfo,
+  ProviderInfo,
   Result,
   Session,
   SessionData,
   SessionInfo,
+  TotpEnrollment,
   User,
 } from "./types.js";

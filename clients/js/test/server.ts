@@ -18,6 +18,10 @@ export interface DemoServer {
 export interface DemoOptions {
   accessTtl?: number;
   refreshTtl?: number;
+  /** The demo's rate limits (in memory). Off by default: a test file signs up many users from one IP. */
+  rateLimits?: boolean;
+  /** Extra environment for the demo process (e.g. GITHUB_CLIENT_ID to list a provider). */
+  env?: Record<string, string>;
 }
 
 function authgateCommand(): string {
@@ -51,8 +55,12 @@ export async function startDemo(options: DemoOptions = {}): Promise<DemoServer> 
   const args = ["demo", "--host", "127.0.0.1", "--port", String(port), "--database-url", `sqlite:///${join(dir, "demo.db")}`];
   if (options.accessTtl) args.push("--access-ttl", String(options.accessTtl));
   if (options.refreshTtl) args.push("--refresh-ttl", String(options.refreshTtl));
+  args.push("--rate-limits", options.rateLimits ? "on" : "off");
+  const env: NodeJS.ProcessEnv = { ...process.env, AUTHGATE_SECRET: "js-client-tests-secret-0123456789abcdefghijklmnop" };
+  // Providers come from the environment: only the ones a test asks for.
+  for (const name of Object.keys(env)) if (/^(GITHUB|GOOGLE|OIDC)_/.test(name)) delete env[name];
   const child = spawn(authgateCommand(), args, {
-    env: { ...process.env, AUTHGATE_SECRET: "js-client-tests-secret-0123456789abcdefghijklmnop" },
+    env: { ...env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

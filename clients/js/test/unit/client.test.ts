@@ -243,11 +243,14 @@ describe("sign out and sessions", () => {
   });
 
   it("signOut after the access token expired still ends the server session", async () => {
-    const { client, email, session } = await signedUp();
+    const { client, jar, email, session } = await signedUp();
     const other = newClient();
     await other.client.signIn.email({ email, password: PASSWORD });
     await waitForExpiry(session);
+    const before = jar.requests.length;
     await client.signOut();
+    // one request: /refresh/sign-out carries the refresh cookie, so no refresh is needed first
+    expect(jar.requests.slice(before).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(["POST /api/auth/refresh/sign-out 200"]);
     const { data } = await other.client.listSessions();
     expect(data).toHaveLength(1);
     expect(data![0]!.current).toBe(true);
@@ -314,8 +317,8 @@ describe("crossTab (BroadcastChannel, as two tabs sharing one cookie jar)", () =
 
       await one.signOut();
       await expect.poll(() => two.getState().status).toBe("unauthenticated");
-      // sign-in, refresh, and the refresh signOut does first (the 2 s token is within its margin)
-      expect(seen.map((e) => (e.type === "session-updated" ? e.reason : e.type))).toEqual(["signed-in", "refreshed", "refreshed", "signed-out"]);
+      // sign-in, refresh, sign-out (which needs no refresh first: /refresh/sign-out gets the refresh cookie)
+      expect(seen.map((e) => (e.type === "session-updated" ? e.reason : e.type))).toEqual(["signed-in", "refreshed", "signed-out"]);
       expect(seen.at(-1)).toEqual({ type: "signed-out", reason: "other-tab" });
     } finally {
       one.destroy();

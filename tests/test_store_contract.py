@@ -201,6 +201,6 @@ def test_stores_package_imports_without_asyncpg() -> None:
         "assert s.MemoryStore and s.SQLiteStore and s.store_from_url\n"
         "try:\n    s.PostgresStore\nexcept ImportError:\n    print('lazy')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "lazy"

@@ -144,7 +144,6 @@ class AccountFlows:
         await store.set_password_hash(user.id, await self.auth.hasher.hash(new_password), now=self.config.clock())
         await store.delete_verifications(user.id, RESET_PASSWORD)
         revoked = await store.delete_user_sessions(user.id, except_session_id=keep_session)
-        await self.auth.sessions_changed(user.id)
         await self.auth._audit(reason, user_id=user.id, meta=meta, sessions_revoked=revoked)
 
     async def require_password(self, user: User, password: str) -> None:
@@ -201,5 +200,4 @@ class AccountFlows:
         elif self.config.clock() - current.session.created_at > self.config.sessions.reauth_window:
             raise CredentialsSignin("Sign in again to delete this account")
         await self.auth.store.delete_user(current.user.id)
-        await self.auth.sessions_changed(current.user.id)
         await self.auth._audit("delete_account", user_id=current.user.id, meta=meta)

@@ -157,10 +157,6 @@ class Auth:
         if self.limiter is not None:
             await self.limiter.hit(limit_name, key)
 
-    async def sessions_changed(self, user_id: str) -> None:
-        """Called after sessions of a user were revoked outside the session strategy (password
-        change, reset, account deletion); a session cache invalidates here."""
-
     @property
     def store(self) -> Store:
         """The store; Configuration when there is none (JWT strategy without users)."""

@@ -31,10 +31,23 @@ function render(state) {
   const signedIn = state.status === "authenticated";
   $("signed-in").hidden = !signedIn;
   $("sessions-panel").hidden = !signedIn;
-  $("signed-out").hidden = state.status !== "unauthenticated";
-  $("signed-out-signin").hidden = state.status !== "unauthenticated";
+  const signedOut = state.status === "unauthenticated";
+  for (const id of ["signed-out", "signed-out-signin", "other-signin", "forgot-panel"]) $(id).hidden = !signedOut;
+  for (const id of ["totp-panel", "passkeys-panel", "account-panel"]) $(id).hidden = !signedIn;
+  if (signedIn) $("mfa-panel").hidden = true;
   $("session-json").textContent = JSON.stringify(state.user ? { user: state.user, session: state.session } : null, null, 2);
-  if (!signedIn) $("sessions-list").replaceChildren();
+  $("email-address").textContent = state.user ? state.user.email : "";
+  const verified = !!state.user?.email_verified;
+  $("email-verified").dataset.on = String(verified);
+  $("email-verified").textContent = verified ? "verified" : "not verified";
+  $("verify-email-send").hidden = verified;
+  if (!signedIn) {
+    $("sessions-list").replaceChildren();
+    $("passkeys-list").replaceChildren();
+    $("recovery-codes-list").replaceChildren();
+    $("recovery-codes").hidden = true;
+    $("totp-setup").hidden = true;
+  }
 }
 
 auth.subscribe(render);
@@ -60,11 +73,16 @@ auth.onEvent((event) => {
       log(`session-updated (${event.reason} in another tab)`);
       if (event.reason === "signed-in") {
         show("Signed in from another tab", "ok");
-        void loadSessions();
+        void loadAccount();
       }
       break;
   }
 });
+
+/** Everything the signed-in panels show, loaded after each sign-in. */
+async function loadAccount() {
+  await Promise.all([loadSessions(), loadMfa(), loadPasskeys()]);
+}
 
 async function loadSessions() {
   const { data, error } = await auth.listSessions();
@@ -119,7 +137,7 @@ $("signup-form").addEventListener("submit", (event) => {
     if (error) return showError(error);
     $("signup-form").reset();
     show(`Welcome, ${data.user.name || data.user.email}`, "ok");
-    await loadSessions();
+    await loadAccount();
   });
 });
 
@@ -128,10 +146,233 @@ $("signin-form").addEventListener("submit", (event) => {
   void withButton($("signin-submit"), async () => {
     const { data, error } = await auth.signIn.email({ email: $("signin-email").value, password: $("signin-password").value });
     if (error) return showError(error);
-    if (isMfaChallenge(data)) return show(`A second factor is required (${data.methods.join(", ")})`, "error", "MfaRequired");
     $("signin-form").reset();
+    if (isMfaChallenge(data)) return askForSecondFactor(data);
     show(`Signed in as ${data.user.email}`, "ok");
-    await loadSessions();
+    await loadAccount();
+  });
+});
+
+// -- second factor at sign-in ---------------------------------------------------------------------
+
+let pendingChallenge = null;
+
+function askForSecondFactor(challenge) {
+  pendingChallenge = challenge;
+  const labels = { totp: "authenticator app", email: "emailed code", recovery_code: "recovery code" };
+  $("mfa-hint").textContent = `Enter a code: ${challenge.methods.map((m) => labels[m] || m).join(", ")}.`;
+  $("mfa-panel").hidden = false;
+  $("mfa-panel").dataset.methods = challenge.methods.join(" ");
+  show("A second factor is required", "", "");
+  $("mfa-code").focus();
+}
+
+$("mfa-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("mfa-submit"), async () => {
+    if (!pendingChallenge) return show("Sign in again first", "error");
+    const { data, error } = await auth.mfa.verify({
+      challenge: pendingChallenge.challenge,
+      code: $("mfa-code").value.trim(),
+      trustDevice: $("mfa-trust").checked,
+    });
+    if (error) return showError(error);
+    pendingChallenge = null;
+    $("mfa-form").reset();
+    $("mfa-panel").hidden = true;
+    show(`Signed in as ${data.user.email}`, "ok");
+    await loadAccount();
+  });
+});
+
+$("mfa-cancel").addEventListener("click", () => {
+  pendingChallenge = null;
+  $("mfa-form").reset();
+  $("mfa-panel").hidden = true;
+  show("Not signed in", "");
+});
+
+// -- TOTP enrolment --------------------------------------------------------------------------------
+
+async function loadMfa() {
+  const { data, error } = await auth.mfa.status();
+  if (auth.getState().status !== "authenticated") return;
+  if (error) return showError(error);
+  const totp = data.factors.find((f) => f.kind === "totp");
+  const on = !!totp?.confirmed;
+  $("totp-state").dataset.on = String(on);
+  $("totp-state").textContent = on ? `on · ${data.recovery_codes_left} recovery codes left` : totp ? "pending" : "off";
+  $("totp-off").hidden = on;
+  $("totp-disable-form").hidden = !on;
+  if (on) $("totp-setup").hidden = true;
+}
+
+$("totp-enroll").addEventListener("click", () =>
+  withButton($("totp-enroll"), async () => {
+    const { data, error } = await auth.mfa.enrollTotp();
+    if (error) return showError(error);
+    $("totp-qr").src = data.qr_svg;
+    $("totp-secret").textContent = data.secret;
+    $("totp-setup").hidden = false;
+    $("recovery-codes").hidden = true;
+    $("totp-code").focus();
+    show("Scan the QR code, then enter the code your app shows", "ok");
+    await loadMfa();
+  }),
+);
+
+$("totp-confirm-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("totp-confirm"), async () => {
+    const { data, error } = await auth.mfa.confirmTotp($("totp-code").value.trim());
+    if (error) return showError(error);
+    $("totp-confirm-form").reset();
+    $("totp-setup").hidden = true;
+    $("totp-qr").removeAttribute("src");
+    $("totp-secret").textContent = "";
+    const items = data.recovery_codes.map((code) => {
+      const li = document.createElement("li");
+      li.textContent = code;
+      return li;
+    });
+    $("recovery-codes-list").replaceChildren(...items);
+    $("recovery-codes").hidden = false;
+    show("Authenticator app turned on: save your recovery codes", "ok");
+    await loadMfa();
+  });
+});
+
+$("recovery-codes-done").addEventListener("click", () => {
+  $("recovery-codes-list").replaceChildren();
+  $("recovery-codes").hidden = true;
+});
+
+$("totp-disable-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("totp-disable"), async () => {
+    const { error } = await auth.mfa.disableTotp($("totp-disable-code").value.trim());
+    if (error) return showError(error);
+    $("totp-disable-form").reset();
+    show("Authenticator app turned off", "ok");
+    await loadMfa();
+  });
+});
+
+// -- passkeys ----------------------------------------------------------------------------------------
+
+async function loadPasskeys() {
+  const { data, error } = await auth.passkey.list();
+  if (auth.getState().status !== "authenticated") return;
+  if (error) return showError(error);
+  const items = data.map((p) => {
+    const li = document.createElement("li");
+    li.dataset.passkeyId = p.id;
+    const name = document.createElement("input");
+    name.className = "passkey-name";
+    name.value = p.name;
+    name.maxLength = 255;
+    name.title = `added ${new Date(p.created_at).toLocaleString()}` + (p.last_used_at ? `, last used ${new Date(p.last_used_at).toLocaleString()}` : "");
+    const rename = document.createElement("button");
+    rename.type = "button";
+    rename.className = "secondary rename";
+    rename.textContent = "Rename";
+    rename.addEventListener("click", () =>
+      withButton(rename, async () => {
+        const result = await auth.passkey.rename(p.id, name.value.trim());
+        if (result.error) return showError(result.error);
+        show(`Passkey renamed to ${name.value.trim()}`, "ok");
+        await loadPasskeys();
+      }),
+    );
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "danger delete";
+    remove.textContent = "Delete";
+    remove.addEventListener("click", () =>
+      withButton(remove, async () => {
+        const result = await auth.passkey.delete(p.id);
+        if (result.error) return showError(result.error);
+        show("Passkey deleted", "ok");
+        await loadPasskeys();
+      }),
+    );
+    li.append(name, rename, remove);
+    return li;
+  });
+  $("passkeys-list").replaceChildren(...items);
+  $("passkeys-empty").hidden = items.length > 0;
+}
+
+$("passkey-register").addEventListener("click", () =>
+  withButton($("passkey-register"), async () => {
+    const name = $("passkey-name").value.trim();
+    const { data, error } = await auth.passkey.register(name ? { name } : {});
+    if (error) return showError(error);
+    $("passkey-name").value = "";
+    show(`Passkey "${data.name}" registered`, "ok");
+    await loadPasskeys();
+  }),
+);
+
+$("passkey-signin").addEventListener("click", () =>
+  withButton($("passkey-signin"), async () => {
+    const { data, error } = await auth.passkey.signIn();
+    if (error) return showError(error);
+    show(`Signed in with a passkey as ${data.user.email}`, "ok");
+    await loadAccount();
+  }),
+);
+
+// -- providers, email verification, password reset ----------------------------------------------
+
+async function loadProviders() {
+  const { data, error } = await auth.listProviders();
+  if (error) return showError(error);
+  const buttons = Object.values(data)
+    .filter((p) => p.type === "oauth" || p.type === "oidc")
+    .map((p) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.id = `provider-${p.id}`;
+      button.className = "secondary provider";
+      button.textContent = `Sign in with ${p.name}`;
+      button.addEventListener("click", () => auth.signIn.provider(p.id, { callbackUrl: "/" }));
+      return button;
+    });
+  $("providers-list").replaceChildren(...buttons);
+  $("providers-empty").hidden = buttons.length > 0;
+}
+
+$("verify-email-send").addEventListener("click", () =>
+  withButton($("verify-email-send"), async () => {
+    const { error } = await auth.sendVerificationEmail();
+    if (error) return showError(error);
+    show("Verification email sent (the demo prints it in its terminal)", "ok");
+  }),
+);
+
+$("forgot-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("forgot-submit"), async () => {
+    const { error } = await auth.forgotPassword($("forgot-email").value);
+    if (error) return showError(error);
+    $("forgot-form").reset();
+    show("If that address has an account, a reset link is on its way (see the demo's terminal)", "ok");
+  });
+});
+
+const params = new URLSearchParams(location.search);
+const resetToken = params.get("token");
+
+$("reset-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("reset-submit"), async () => {
+    const { error } = await auth.resetPassword({ token: resetToken, password: $("reset-password").value });
+    if (error) return showError(error);
+    $("reset-form").reset();
+    $("reset-panel").hidden = true;
+    history.replaceState(null, "", "/");
+    show("Password changed: sign in with the new one", "ok");
   });
 });
 
@@ -184,10 +425,25 @@ $("revoke-others").addEventListener("click", async () => {
 });
 
 render(auth.getState());
+void loadProviders();
 const { data, error } = await auth.getSession();
 if (error) showError(error);
 else if (data) {
   show(`Signed in as ${data.user.email}`, "ok");
-  await loadSessions();
+  await loadAccount();
 } else show("Not signed in: create an account or sign in", "");
+// Landing here from a link in an email (?token= for a reset, flags from /verify-email) or an error.
+if (resetToken) {
+  $("reset-panel").hidden = false;
+  show("Choose a new password", "");
+} else if (params.has("email_verified")) {
+  show("Email address verified", "ok");
+  history.replaceState(null, "", "/");
+} else if (params.has("email_changed")) {
+  show("Email address changed", "ok");
+  history.replaceState(null, "", "/");
+} else if (params.get("error")) {
+  show("That link did not work (it may have expired or been used)", "error", params.get("error"));
+  history.replaceState(null, "", "/");
+}
 document.body.dataset.ready = "true";

@@ -202,7 +202,7 @@ async function loadMfa() {
   const on = !!totp?.confirmed;
   $("totp-state").dataset.on = String(on);
   $("totp-state").textContent = on ? `on · ${data.recovery_codes_left} recovery codes left` : totp ? "pending" : "off";
-  $("totp-off").hidden = on;
+  $("totp-off").hidden = on || !$("totp-setup").hidden; // while setting up, the form is the next step
   $("totp-disable-form").hidden = !on;
   if (on) $("totp-setup").hidden = true;
 }
@@ -214,6 +214,7 @@ $("totp-enroll").addEventListener("click", () =>
     $("totp-qr").src = data.qr_svg;
     $("totp-secret").textContent = data.secret;
     $("totp-setup").hidden = false;
+    $("totp-off").hidden = true;
     $("recovery-codes").hidden = true;
     $("totp-code").focus();
     show("Scan the QR code, then enter the code your app shows", "ok");

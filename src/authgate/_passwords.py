@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import os
+import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -31,6 +32,7 @@ HashAlgorithm = Literal["argon2id", "bcrypt", "bcrypt-sha256"]
 
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 _BCRYPT_MAX_BYTES = 72
+_HASH_THREAD_NICENESS = 10
 
 
 def normalize_password(password: str) -> str:
@@ -55,7 +57,9 @@ class PasswordHasher:
         # OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
         self._argon2 = _Argon2Hasher(time_cost=2, memory_cost=19456, parallelism=1, type=_Argon2Type.ID)
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="authgate-hash")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="authgate-hash", initializer=_yield_to_event_loop
+        )
         # Bound what waits for the pool: a flood queues here, in the event loop, not as threads.
         # One semaphore per event loop, since a hasher may outlive a loop (tests, reloads).
         self._slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -145,6 +149,20 @@ class PasswordHasher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+def _yield_to_event_loop() -> None:
+    """Lower this hashing thread's scheduling priority (Linux nice is per thread).
+
+    A sign-in flood keeps every hashing thread busy; at equal priority the event loop thread gets
+    only its share of the cores and session checks queue behind argon2. Niced hashers still use
+    every idle cycle (throughput is unchanged when nothing else runs) but give way to the loop.
+    Raising niceness needs no privilege; where it is unsupported nothing changes.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASH_THREAD_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 def _bcrypt_check(password: bytes, stored: str) -> bool:

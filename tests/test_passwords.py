@@ -194,3 +194,13 @@ async def test_hashing_runs_off_the_event_loop_thread() -> None:
     await hasher.hash(PASSWORD)
     assert seen and seen[0].startswith("authgate-hash") and seen[0] != threading.main_thread().name
     hasher.close()
+
+
+def test_hashing_threads_run_at_lower_priority_than_the_event_loop() -> None:
+    import os
+    import threading
+
+    hasher = PasswordHasher(workers=2)
+    niceness = hasher._pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert niceness > os.getpriority(os.PRIO_PROCESS, 0)
+    hasher.close()

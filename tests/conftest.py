@@ -107,3 +107,41 @@ async def pg_store(pg_url: str, pg_schema: str) -> AsyncIterator[PostgresStore]:
         yield made
     finally:
         await made.close()
+
+
+REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server the tests use (AUTHGATE_TEST_REDIS_URL overrides)."""
+    return REDIS_URL
+
+
+@contextlib.asynccontextmanager
+async def fresh_redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A Redis key prefix of its own, whose keys are deleted afterwards; fails (never skips) when
+    Redis is not there."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except (aioredis.RedisError, OSError) as error:
+        await client.aclose()
+        pytest.fail(f"Redis is not reachable at {redis_url}: {error!r} (the tests need a real server)")
+    prefix = f"authgate-test-{secrets.token_hex(6)}"
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A fresh Redis key prefix for one test."""
+    async with fresh_redis_prefix(redis_url) as prefix:
+        yield prefix

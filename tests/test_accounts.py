@@ -18,7 +18,7 @@ from authgate.mail import SMTPSender
 
 from . import smtp_fixture
 from .smtp_fixture import SMTPServer
-from .support import CLIENT, SECRET, FakeClock, client_for, session_count
+from .support import CLIENT, ORIGIN, SECRET, FakeClock, client_for, session_count
 
 smtp_server = smtp_fixture.smtp_server
 EMAIL = "ann@example.com"
@@ -41,7 +41,7 @@ def token_in(message: EmailMessage) -> str:
 @pytest.fixture
 async def mail_auth(store: object, clock: FakeClock, smtp_server: SMTPServer) -> AsyncIterator[Auth]:
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="authgate <auth@example.com>")
-    made = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender)  # type: ignore[arg-type]
+    made = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender, base_url=ORIGIN)  # type: ignore[arg-type]
     yield made
     await made.close()
 
@@ -300,7 +300,9 @@ async def test_mfa_required_policy_sends_codes_to_users_without_a_factor(
     store: object, clock: FakeClock, smtp_server: SMTPServer
 ) -> None:
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
-    auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender, mfa=MFAOptions(required=True))  # type: ignore[arg-type]
+    auth = Auth(
+        store=store, secret=SECRET, clock=clock, email_sender=sender, base_url=ORIGIN, mfa=MFAOptions(required=True)
+    )  # type: ignore[arg-type]
     async with client_for(auth) as client:
         await sign_up(client)
         client.cookies.clear()
@@ -315,8 +317,8 @@ async def test_quiet_sign_up_answers_the_same_and_mails_the_owner(
     store: object, clock: FakeClock, smtp_server: SMTPServer
 ) -> None:
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
-    auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender,  # type: ignore[arg-type]
-                accounts=AccountOptions(sign_up_conflict="email"))  # fmt: skip
+    quiet = AccountOptions(sign_up_conflict="email")
+    auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender, base_url=ORIGIN, accounts=quiet)  # type: ignore[arg-type]
     async with client_for(auth) as client:
         first = await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
         second = await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
@@ -362,7 +364,7 @@ async def test_engine_calls_get_the_same_limits(store: object, clock: FakeClock)
 
 async def test_forgot_password_is_limited_per_email(store: object, clock: FakeClock, smtp_server: SMTPServer) -> None:
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
-    auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender)  # type: ignore[arg-type]
+    auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender, base_url=ORIGIN)  # type: ignore[arg-type]
     async with client_for(auth) as client:
         answers = [
             (
@@ -372,3 +374,23 @@ async def test_forgot_password_is_limited_per_email(store: object, clock: FakeCl
         ]
     assert answers == [200, 200, 200, 429]
     await auth.close()
+
+
+async def test_reset_link_ignores_a_forged_host_header(mail_client: httpx.AsyncClient, smtp_server: SMTPServer) -> None:
+    await sign_up(mail_client)
+    await mail_client.post(
+        "/api/auth/forgot-password", json={"email": EMAIL}, headers={**CLIENT, "Host": "evil.example"}
+    )
+    await smtp_server.wait_for(1)
+    link = re.search(r"https?://\S+", body_text(smtp_server.messages[0]))
+    assert link is not None and link.group(0).startswith(f"{ORIGIN}/reset-password?token=")
+    assert "evil" not in body_text(smtp_server.messages[0])
+
+
+def test_email_sender_without_a_configured_address_is_refused_at_start_up(smtp_server: SMTPServer) -> None:
+    from authgate import Configuration
+    from authgate.stores import MemoryStore
+
+    sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
+    with pytest.raises(Configuration, match="base_url"):
+        Auth(store=MemoryStore(), secret=SECRET, email_sender=sender)

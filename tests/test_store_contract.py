@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -15,8 +16,10 @@ import pytest
 
 from authgate._errors import Configuration, ServiceUnavailable
 from authgate._models import User
-from authgate.stores import MemoryStore, PostgresStore, SQLiteStore, Store, store_from_url
+from authgate.stores import MemoryStore, PostgresStore, RedisStore, SQLiteStore, Store, store_from_url
 from authgate.testing import StoreContract
+
+from .conftest import fresh_pg_schema, fresh_redis_prefix
 
 NOW = datetime(2031, 1, 1, tzinfo=UTC)
 
@@ -183,6 +186,25 @@ class TestPostgresStore(StoreContract):
     def test_rejects_a_schema_name_that_is_not_an_identifier(self) -> None:
         with pytest.raises(Configuration):
             PostgresStore("postgresql://x/y", schema='a"; DROP TABLE users; --')
+
+
+
+class TestRedisStore(StoreContract):
+    """The Redis session cache over each kind of primary; the contract passes unchanged through it."""
+
+    @pytest.fixture(params=["memory", "postgres+local"])
+    async def store(self, request: pytest.FixtureRequest, pg_url: str, redis_url: str) -> AsyncIterator[Store]:
+        async with contextlib.AsyncExitStack() as stack:
+            prefix = await stack.enter_async_context(fresh_redis_prefix(redis_url))
+            if request.param == "memory":
+                store = RedisStore(MemoryStore(), redis_url, key_prefix=prefix)
+            else:
+                schema = await stack.enter_async_context(fresh_pg_schema(pg_url))
+                primary = PostgresStore(pg_url, schema=schema, min_size=1, max_size=10)
+                store = RedisStore(primary, redis_url, key_prefix=prefix, local_cache=True)
+            await store.open()
+            stack.push_async_callback(store.close)
+            yield store
 
 
 def test_store_from_url_picks_the_adapter_by_scheme(tmp_path: Path) -> None:

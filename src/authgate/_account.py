@@ -44,6 +44,24 @@ class AccountFlows:
         self.tokens = Verifications(auth)
         self._background: set[asyncio.Task[None]] = set()
 
+    # -- links -----------------------------------------------------------------------------------
+    # Links in emails come from configuration only, never from the request: a forged Host header
+    # would otherwise mail the victim a reset link to the attacker's site, token included.
+
+    @property
+    def app_url(self) -> str:
+        """Where the app's pages live (reset form, landing after a link)."""
+        url = self.config.accounts.app_url or self.config.base_url
+        if url is None:
+            raise Configuration("set base_url or AccountOptions(app_url=...) to send links by email")
+        return url.rstrip("/")
+
+    @property
+    def api_url(self) -> str:
+        """Where the auth routes live (links that GET a route)."""
+        origin = self.config.own_origin or self.app_url
+        return f"{origin}{self.config.base_path}"
+
     # -- delivery --------------------------------------------------------------------------------
 
     async def deliver(self, message: EmailMessage) -> None:
@@ -67,7 +85,7 @@ class AccountFlows:
 
     # -- email verification ------------------------------------------------------------------------
 
-    async def send_verification(self, user: User, *, origin: str) -> None:
+    async def send_verification(self, user: User) -> None:
         from .mail import verification_message
 
         if user.email_verified:
@@ -78,7 +96,7 @@ class AccountFlows:
             VERIFY_EMAIL, user_id=user.id, lifetime=self.config.accounts.verification_lifetime,
             data={"email": user.email},
         )  # fmt: skip
-        link = f"{origin}{self.config.base_path}/verify-email?{urlencode({'token': raw})}"
+        link = f"{self.api_url}/verify-email?{urlencode({'token': raw})}"
         await self.deliver(verification_message(user.email, link))
 
     async def verify_email(self, raw: str | None) -> User:
@@ -93,7 +111,7 @@ class AccountFlows:
 
     # -- passwords -------------------------------------------------------------------------------
 
-    async def forgot_password(self, email: str, *, app_url: str) -> None:
+    async def forgot_password(self, email: str) -> None:
         """Always succeeds from the caller's view; emails a reset link when the account exists."""
         from ._engine import normalize_email
         from .mail import password_reset_message
@@ -112,7 +130,7 @@ class AccountFlows:
             RESET_PASSWORD, user_id=user.id, lifetime=self.config.accounts.reset_lifetime,
             data={"pw": _fingerprint(password_hash)},
         )  # fmt: skip
-        link = f"{app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
+        link = f"{self.app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
         self.deliver_later(password_reset_message(user.email, link))
 
     async def reset_password(self, raw: str | None, new_password: str, *, meta: RequestMeta | None) -> User:
@@ -161,7 +179,7 @@ class AccountFlows:
 
     # -- email change ----------------------------------------------------------------------------
 
-    async def request_email_change(self, current: AuthSession, new_email: str, *, origin: str) -> None:
+    async def request_email_change(self, current: AuthSession, new_email: str) -> None:
         """Email a link to the new address; nothing changes until it is followed."""
         from ._engine import normalize_email
         from .mail import email_change_message
@@ -175,7 +193,7 @@ class AccountFlows:
             CHANGE_EMAIL, user_id=current.user.id, lifetime=self.config.accounts.verification_lifetime,
             data={"email": display, "email_key": email_key, "old_email": current.user.email},
         )  # fmt: skip
-        link = f"{origin}{self.config.base_path}/change-email/verify?{urlencode({'token': raw})}"
+        link = f"{self.api_url}/change-email/verify?{urlencode({'token': raw})}"
         await self.deliver(email_change_message(display, link))
 
     async def confirm_email_change(self, raw: str | None) -> User:

@@ -39,11 +39,12 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def demo_origin(host: str, port: int) -> str | None:
-    """Where the demo page lives, for links in emails; None off loopback (then links follow the
-    request's origin). Loopback uses `localhost`: WebAuthn takes it as a secure context and an RP
-    ID, while an IP address cannot be an RP ID, so passkeys need the name."""
-    return f"http://localhost:{port}" if is_loopback_host(host) else None
+def demo_origin(host: str, port: int) -> str:
+    """Where the demo page lives, for links in emails (never taken from a request's Host header).
+    Loopback uses `localhost`: WebAuthn takes it as a secure context and an RP ID, while an IP
+    address cannot be an RP ID, so passkeys need the name. Elsewhere the demo expects HTTPS in
+    front of it (its cookies are Secure there)."""
+    return f"http://localhost:{port}" if is_loopback_host(host) else f"https://{host}:{port}"
 
 
 def providers_from_env(environ: Mapping[str, str] | None = None) -> list[OAuthProvider]:

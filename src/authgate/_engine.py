@@ -128,6 +128,10 @@ class Auth:
         self.email_sender = email_sender
         if self.config.accounts.sign_up_conflict == "email" and email_sender is None:
             raise Configuration("sign_up_conflict='email' needs an email_sender")
+        if email_sender is not None and not (base_url or self.config.accounts.app_url):
+            # Emailed links must not be built from the request's Host header (a forged Host
+            # would mail a reset token to the attacker's site), so the address must be configured.
+            raise Configuration("an email_sender needs base_url or AccountOptions(app_url=...) for its links")
         self.limiter = self._make_limiter(rate_limits)
         self.callbacks = callbacks or Callbacks()
         self.events = events or Events()
@@ -369,7 +373,7 @@ class Auth:
         return await self.start_session(user, meta, method="credentials")
 
     async def sign_up_quietly(
-        self, email: str, password: str, name: str | None, *, origin: str, meta: RequestMeta | None = None
+        self, email: str, password: str, name: str | None, *, meta: RequestMeta | None = None
     ) -> None:
         """`sign_up_conflict="email"`: the same answer whether or not the address has an account.
         A new user gets a verification link and no session; an existing owner gets an email
@@ -384,7 +388,7 @@ class Auth:
         password_hash = await self.hasher.hash(password)  # spend the hash either way: same timing
         existing = await store.get_credentials(email_key)
         if existing is not None:
-            self.accounts.deliver_later(existing_account_message(existing[0].email, origin))
+            self.accounts.deliver_later(existing_account_message(existing[0].email, self.accounts.app_url))
             return
         now = self.config.clock()
         user = User(str(uuid.uuid4()), display_email, (name or "").strip(), False, None, now, now)
@@ -393,7 +397,7 @@ class Auth:
         except EmailInUse:
             return  # lost a race to another sign-up of the same address: same quiet answer
         await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
-        await self.accounts.send_verification(user, origin=origin)
+        await self.accounts.send_verification(user)
 
     async def sign_in(
         self,

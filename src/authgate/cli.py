@@ -52,7 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"authgate demo: providers: {names}; emails are printed here", file=sys.stderr)
     if args.rate_limits == "off":
         print("authgate demo: rate limits are OFF", file=sys.stderr)
-    page = origin or f"http://{args.host}:{args.port}"
+    page = origin
     print(f"authgate demo: {page}/ (database {args.database_url})", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -66,8 +66,6 @@ class AccountRoutes:
         check_cross_site(call.scope, call.credentials, self.config)
         return await read_json_body(call.scope, call.receive)
 
-    def _app_url(self, call: Call) -> str:
-        return (self.config.accounts.app_url or call.origin()).rstrip("/")
 
     # -- MFA -------------------------------------------------------------------------------------
 
@@ -136,7 +134,7 @@ class AccountRoutes:
 
     async def send_verification(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        await self.auth.accounts.send_verification(current.user, origin=call.origin())
+        await self.auth.accounts.send_verification(current.user)
         await send_json(send, 200, {"sent": True})
 
     async def verify_email(self, call: Call, send: Send) -> None:
@@ -151,7 +149,7 @@ class AccountRoutes:
             query = {flag: "1"}
         except AuthError as error:
             query = {"error": error.kind}
-        await send_redirect(send, f"{self._app_url(call)}/?{urlencode(query)}")
+        await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode(query)}")
 
     async def verify_email_link(self, call: Call, send: Send) -> None:
         await self._link_then_redirect(call, send, self.auth.accounts.verify_email, "email_verified")
@@ -161,7 +159,7 @@ class AccountRoutes:
     async def forgot_password(self, call: Call, send: Send) -> None:
         body = await self._body(call)
         email = string_field(body, "email", max_length=320)
-        await self.auth.accounts.forgot_password(email, app_url=self._app_url(call))
+        await self.auth.accounts.forgot_password(email)
         await send_json(send, 200, {"success": True})  # the same for every address
 
     async def reset_password(self, call: Call, send: Send) -> None:
@@ -186,7 +184,7 @@ class AccountRoutes:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
         email = string_field(body, "email", max_length=320)
-        await self.auth.accounts.request_email_change(current, email, origin=call.origin())
+        await self.auth.accounts.request_email_change(current, email)
         await send_json(send, 200, {"verification_sent": True})
 
     async def change_email_verify(self, call: Call, send: Send) -> None:

@@ -30,6 +30,7 @@ class AuthApp:
     """ASGI app serving the auth routes. Get it from `auth.asgi_app`."""
 
     def __init__(self, auth: Auth) -> None:
+        from ..openapi import serve_openapi
         from .account_routes import AccountRoutes
         from .provider_routes import ProviderRoutes
 
@@ -54,6 +55,7 @@ class AuthApp:
             "/signin": {"GET": providers.list_providers, "POST": providers.list_providers},
             "/signout": {"POST": providers.signout},
             "/error": {"GET": providers.error_page},
+            "/openapi.json": {"GET": serve_openapi},
             **self.accounts.routes(),
         }
         # Routes with one path parameter: /signin/{provider}, /callback/{provider}.
@@ -144,7 +146,7 @@ class AuthApp:
         name = optional_string_field(body, "name", max_length=255)
         transport = _transport(body)
         if self.config.accounts.sign_up_conflict == "email":
-            await self.auth.sign_up_quietly(email, password, name, origin=call.origin(), meta=call.meta())
+            await self.auth.sign_up_quietly(email, password, name, meta=call.meta())
             await send_json(send, 200, {"success": True, "verification_required": True})
             return
         result = await self.auth.sign_up(email, password, name, meta=call.meta())

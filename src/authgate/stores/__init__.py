@@ -1,7 +1,7 @@
 """Storage adapters. Every one implements `Store` and passes `authgate.testing.StoreContract`.
 
-`PostgresStore` needs asyncpg (the `postgres` extra), so it is imported on first use and
-`import authgate.stores` works without it.
+`PostgresStore` needs asyncpg (the `postgres` extra) and `RedisStore` needs redis-py (the `redis`
+extra), so each is imported on first use and `import authgate.stores` works without them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from .sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
+    from .redis import RedisStore
 
-__all__ = ["MemoryStore", "PostgresStore", "SQLiteStore", "Store", "StoredCredentials", "store_from_url"]
+__all__ = ["MemoryStore", "PostgresStore", "RedisStore", "SQLiteStore", "Store", "StoredCredentials", "store_from_url"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +25,10 @@ def __getattr__(name: str) -> Any:
         from .postgres import PostgresStore
 
         return PostgresStore
+    if name == "RedisStore":
+        from .redis import RedisStore
+
+        return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

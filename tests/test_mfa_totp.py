@@ -209,3 +209,26 @@ async def test_disabling_totp_needs_a_current_code(client: httpx.AsyncClient, cl
     client.cookies.clear()
     signed_in = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     assert "user" in signed_in.json()
+
+
+async def test_attacker_lockout_does_not_lock_out_a_trusted_device(client: httpx.AsyncClient, clock: FakeClock) -> None:
+    secret, _ = await enrol(client, clock)
+    clock.advance(seconds=60)
+    challenge = (await password_step(client))["challenge"]
+    trusted = await client.post(
+        "/api/auth/mfa/verify",
+        json={"challenge": challenge, "code": pyotp.TOTP(secret).at(clock()), "trust_device": True},
+        headers=CLIENT,
+    )
+    device = next(c for c in trusted.headers.get_list("set-cookie") if c.startswith("authgate_trusted_device="))
+    device_cookie = device.split(";")[0]
+    client.cookies.clear()
+    wrong = {"email": EMAIL, "password": "attacker guess"}
+    statuses = [(await client.post("/api/auth/sign-in", json=wrong, headers=CLIENT)).status_code for _ in range(11)]
+    assert statuses[-1] == 429  # the attacker is locked out of the account...
+    attacker_right = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+    assert attacker_right.status_code == 429  # ...even with the right password, from an unknown device
+    owner = await client.post(
+        "/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers={**CLIENT, "Cookie": device_cookie}
+    )
+    assert owner.status_code == 200 and "user" in owner.json()  # the owner's trusted device still works

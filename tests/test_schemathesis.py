@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from schemathesis import BaseSchema, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -31,6 +32,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from authgate._config import AuthConfig
+from authgate.openapi import openapi_document
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -42,6 +46,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+METHODS = ("get", "post", "put", "patch", "delete")
 SESSION_COOKIE = "authgate_session"
 REFRESH_COOKIE = "authgate_refresh"
 
@@ -133,22 +138,44 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 @pytest.fixture(scope="module")
-def demo_schema(demo: Demo) -> schemathesis.BaseSchema:
+def demo_schema(demo: Demo) -> BaseSchema:
+    """The document as the demo serves it."""
     return schemathesis.openapi.from_url(f"{demo.base}/api/auth/openapi.json")
 
 
-schema = schemathesis.pytest.from_fixture("demo_schema")
+def _labels() -> list[str]:
+    # Collected from the document of a default configuration (the demo's has the same paths), so
+    # each operation is its own test item; test_demo_documents_the_collected_operations checks that.
+    # Schemathesis leaves out the operation that serves the document it was loaded from.
+    document = openapi_document(AuthConfig(secret="x" * 32))
+    labels = [f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item]
+    return [label for label in labels if label.split()[0].lower() in METHODS and label != "GET /openapi.json"]
 
 
-@schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_auth_routes_answer_hostile_input_as_documented(case: schemathesis.Case, demo: Demo) -> None:
-    demo.cases += 1
-    if demo.cases % 2 == 0:
-        # A live session instead of a generated token, so signed-in routes get past the session check.
-        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
-        case.cookies = {**(case.cookies or {}), **demo.browser.signed_in()}
-    response = case.call(timeout=30)
-    demo.statuses[response.status_code] = demo.statuses.get(response.status_code, 0) + 1
-    demo.browser.remember(response.headers.get("set-cookie", []))
-    case.validate_response(response, checks=CHECKS)
+def test_demo_documents_the_collected_operations(demo_schema: BaseSchema) -> None:
+    served = {result.ok().label for result in demo_schema.get_all_operations()}
+    assert served == set(_labels())
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+@pytest.mark.parametrize("label", _labels())
+def test_auth_route_answers_hostile_input_as_documented(
+    label: str, mode: GenerationMode, demo: Demo, demo_schema: BaseSchema
+) -> None:
+    operation = demo_schema.find_operation_by_label(label)
+    assert operation is not None, f"{label} is not in the served document"
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def exchange(case: Case) -> None:
+        demo.cases += 1
+        if demo.cases % 2 == 0:
+            # A live session instead of a generated token, so signed-in routes get past the session check.
+            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+            case.cookies = {**(case.cookies or {}), **demo.browser.signed_in()}
+        response = case.call(timeout=30)
+        demo.statuses[response.status_code] = demo.statuses.get(response.status_code, 0) + 1
+        demo.browser.remember(response.headers.get("set-cookie", []))
+        case.validate_response(response, checks=CHECKS)
+
+    exchange()

@@ -188,7 +188,6 @@ class TestPostgresStore(StoreContract):
             PostgresStore("postgresql://x/y", schema='a"; DROP TABLE users; --')
 
 
-
 class TestRedisStore(StoreContract):
     """The Redis session cache over each kind of primary; the contract passes unchanged through it."""
 

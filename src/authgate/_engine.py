@@ -467,6 +467,18 @@ class Auth:
         await self.open()
         return await self.sessions.authenticate(access_token)
 
+    async def authenticate_fresh(self, access_token: str | None) -> AuthSession:
+        """Like `authenticate`, then re-read by id from the store, past any session cache: the
+        check in front of sensitive operations (password, email, MFA and passkey changes, the
+        session list) must see a revocation at once, whatever a cache's revocation bound is."""
+        current = await self.authenticate(access_token)
+        if not isinstance(self.sessions, DatabaseSessions):
+            return current
+        fresh = await self.store.get_session(current.session.id)
+        if fresh is None:
+            raise Unauthenticated()
+        return AuthSession(user=fresh[1], session=fresh[0])
+
     async def refresh(self, refresh_token: str | None) -> SignInResult:
         """Rotate both tokens. A second presentation of the previous refresh token inside the grace
         window gets the session back without new tokens; any later one revokes the session."""

@@ -273,7 +273,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/session": {
             "get": _op(
-                "The current session",
+                "The current session (an app's `session` callback may reshape this body)",
                 {200: _ok(_ref("SignedIn"), "The session (re-issued cookie with the JWT strategy)", cookies=True)},
                 (401, 503),
                 security=[*_SIGNED_IN_SECURITY, {}],

@@ -60,12 +60,11 @@ class AccountRoutes:
 
     async def _signed_in(self, call: Call) -> AuthSession:
         check_cross_site(call.scope, call.credentials, self.config)
-        return await self.auth.authenticate(call.credentials.token)
+        return await self.auth.authenticate_fresh(call.credentials.token)
 
     async def _body(self, call: Call) -> dict[str, Any]:
         check_cross_site(call.scope, call.credentials, self.config)
         return await read_json_body(call.scope, call.receive)
-
 
     # -- MFA -------------------------------------------------------------------------------------
 

@@ -219,7 +219,7 @@ class AuthApp:
 
     async def _authenticated(self, call: Call) -> tuple[str, str]:
         check_cross_site(call.scope, call.credentials, self.config)
-        current = await self.auth.authenticate(call.credentials.token)
+        current = await self.auth.authenticate_fresh(call.credentials.token)
         return current.user.id, current.session.id
 
     async def list_sessions(self, call: Call, send: Send) -> None:

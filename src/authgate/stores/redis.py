@@ -198,6 +198,7 @@ class RedisStore:
         self._fill_script = self._redis.register_script(_FILL_LUA)
         self._invalidate_script = self._redis.register_script(_INVALIDATE_LUA)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._listening = False
         self._outage = False
         self._retry_at = 0.0
@@ -211,13 +212,17 @@ class RedisStore:
     async def open(self) -> None:
         await self.primary.open()
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._background(), name="authgate-redis-invalidations")
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        self._stopping = True
+        # redis-py can swallow a cancellation that lands while it connects, so cancel until it ends.
+        while task is not None and not task.done():
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait({task}, timeout=0.1)
+        self._stopping = False
         await self._redis.aclose()
         await self.primary.close()
 
@@ -318,6 +323,9 @@ class RedisStore:
             self._queue(session_ids, user_ids, before)
         else:
             self._recovered()
+            if self._local is not None:
+                # Again: a lookup here may have copied the Redis entry before the script deleted it.
+                self._local.drop(session_ids=session_ids, user_ids=user_ids, refresh_expired_before=before)
 
     async def _send_invalidation(
         self, sessions: list[str], users: list[str], before: float | None, *, everything: bool = False
@@ -382,7 +390,7 @@ class RedisStore:
 
     async def _background(self) -> None:
         """Subscribe to the invalidation channel and deliver queued invalidations; reconnect on failure."""
-        while True:
+        while not self._stopping:
             try:
                 await self._listen()
             except asyncio.CancelledError:
@@ -401,7 +409,7 @@ class RedisStore:
             if self._local is not None:
                 self._local.clear()  # messages may have been missed before this subscription
             self._listening = True
-            while True:
+            while not self._stopping:
                 if self._has_pending():
                     await self._deliver_pending()
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.25)

@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 import authgate
 from authgate import Auth, User
 from authgate._ratelimit import RateLimitOptions
-from authgate.stores import PostgresStore, SQLiteStore
+from authgate.stores import MemoryStore, PostgresStore, SQLiteStore
 
 from .support import CLIENT, ORIGIN, SECRET, FakeClock, client_for
 
@@ -196,3 +196,37 @@ async def test_trusted_origin_is_exact_match(clock: FakeClock) -> None:
         ok = await client.post("/api/auth/sign-up", json=body, headers={**CLIENT, "Origin": "https://app.example.com"})
         assert ok.status_code == 200
     auth.hasher.close()
+
+
+class StaleCacheStore(MemoryStore):
+    """A store whose session lookups come from a cache that never hears of revocations: the worst
+    case any session cache can be in during its revocation bound."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached: dict[str, object] = {}
+
+    async def get_session_by_token(self, token_hash: str):  # type: ignore[no-untyped-def]
+        if token_hash not in self.cached:
+            self.cached[token_hash] = await super().get_session_by_token(token_hash)
+        return self.cached[token_hash]
+
+
+async def test_sensitive_routes_read_past_a_stale_session_cache(clock: FakeClock) -> None:
+    store = StaleCacheStore()
+    auth = Auth(store=store, secret=SECRET, clock=clock)
+    async with client_for(auth) as client:
+        await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+        assert (await client.get("/api/auth/sessions", headers=CLIENT)).status_code == 200
+        found = await store.get_credentials(EMAIL)
+        assert found is not None
+        await store.delete_user_sessions(found[0].id)  # revoked elsewhere; the cache did not hear
+        assert (await client.get("/api/private", headers=CLIENT)).status_code == 200  # the stale cache answers
+        for method, path, body in (
+            ("GET", "/api/auth/sessions", None),
+            ("POST", "/api/auth/change-password", {"current_password": PASSWORD, "new_password": "x" * 12}),
+            ("POST", "/api/auth/mfa/totp/enroll", None),
+            ("POST", "/api/auth/passkey/register/options", None),
+        ):
+            response = await client.request(method, path, json=body, headers=CLIENT)
+            assert response.status_code == 401, (path, response.text)

@@ -27,6 +27,20 @@ def _frame_name(frame: str) -> str:
     return f"{match.group('func')} ({file})"
 
 
+# Frames every sample passes through (process start-up, thread bootstrap): left out of the
+# inclusive listing, where they would only push the interesting rows down.
+_BOILERPLATE = (
+    "(click/",
+    "(<frozen runpy>)",
+    "(uvicorn/main.py)",
+    "(uvicorn/__main__.py)",
+    "(uvicorn/server.py)",
+    "(uvicorn/_compat.py)",
+    "Runner.run (asyncio/runners.py)",
+    "(threading.py)",
+)
+
+
 def _package(name: str) -> str:
     """`func (pkg/module.py)` -> `pkg`; the standard library's `asyncio/...` -> `asyncio`."""
     inside = name[name.rfind("(") + 1 : -1] if name.endswith(")") else name
@@ -54,7 +68,11 @@ def summarize(path: Path, top: int = 30, contains: str | None = None) -> dict[st
             inclusive[name] += count
         self_[frames[-1]] += count
         by_package[_package(frames[-1])] += count
-    names = [n for n, _ in inclusive.most_common() if contains is None or contains in n][:top]
+    names = [
+        n
+        for n, _ in inclusive.most_common()
+        if (contains is None or contains in n) and not any(b in n for b in _BOILERPLATE)
+    ][:top]
     return {
         "samples": total,
         "top": [{"function": n, "inclusive": 100 * inclusive[n] / total, "self": 100 * self_[n] / total} for n in names]

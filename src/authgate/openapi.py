@@ -8,6 +8,7 @@ with the app's route tables, so a new route without documentation fails the buil
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from . import _errors
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ._config import AuthConfig
     from ._http.call import Call
 
-__all__ = ["openapi_document", "serve_openapi"]
+__all__ = ["ERROR_KINDS", "openapi_document", "serve_openapi"]
 
 Schema = dict[str, Any]
 
@@ -613,7 +614,7 @@ def openapi_document(config: AuthConfig) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the auth routes for this configuration (base path, cookie names,
     password lengths). Paths are relative to `config.base_path`, the document's server URL."""
     cookies = config.cookies
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "authgate auth routes",
@@ -657,6 +658,8 @@ def openapi_document(config: AuthConfig) -> dict[str, Any]:
             },
         },
     }
+    # The building blocks above are shared module constants: hand out a copy the caller may change.
+    return copy.deepcopy(document)
 
 
 async def serve_openapi(call: Call, send: Send) -> None:

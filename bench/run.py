@@ -1300,7 +1300,7 @@ def render(results: dict[str, Any]) -> str:
     lines: list[str] = []
     add = lines.append
     add(
-        f"Run {results['started']} .. {results['finished']}. Command: `scripts/bench`"
+        f"Run {results['started']} .. {results['finished']}. Command: `{results.get('command', 'scripts/bench')}`"
         + (" (quick smoke settings: not comparable)" if s["quick"] else "")
         + "."
     )
@@ -1616,6 +1616,7 @@ def main() -> None:
         for server in SERVERS.values():  # only if something above failed to stop them
             if server.proc is not None and server.proc.poll() is None:
                 server.proc.kill()
+    results["command"] = " ".join(["scripts/bench", *sys.argv[1:]])
     markdown = render(results)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))

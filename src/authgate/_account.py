@@ -135,7 +135,7 @@ class AccountFlows:
 
     async def reset_password(self, raw: str | None, new_password: str, *, meta: RequestMeta | None) -> User:
         """Set a new password from a reset link and revoke every session and reset link."""
-        self.auth.check_new_password(new_password)
+        await self.auth.check_new_password(new_password)
         token = await self.tokens.consume(raw, RESET_PASSWORD)
         user = await self.auth.store.get_user(token.user_id or "")
         if user is None:
@@ -150,7 +150,7 @@ class AccountFlows:
         self, current: AuthSession, current_password: str, new_password: str, *, meta: RequestMeta | None
     ) -> None:
         """Needs the current password; revokes every other session."""
-        self.auth.check_new_password(new_password)
+        await self.auth.check_new_password(new_password)
         await self.require_password(current.user, current_password)
         await self._set_password(current.user, new_password, keep_session=current.session.id, meta=meta,
                                  reason="password_change")  # fmt: skip
@@ -165,8 +165,11 @@ class AccountFlows:
         await self.auth._audit(reason, user_id=user.id, meta=meta, sessions_revoked=revoked)
 
     async def require_password(self, user: User, password: str) -> None:
-        """Re-authentication for sensitive operations: the current password must match."""
-        found = await self.auth.store.get_credentials(self._email_key(user))
+        """Re-authentication for sensitive operations: the current password must match. Attempts
+        count against the account's sign-in limit, so a stolen session cannot guess without end."""
+        email_key = self._email_key(user)
+        await self.auth.rate_limit("sign_in_per_account", email_key)
+        found = await self.auth.store.get_credentials(email_key)
         stored = found[1] if found else None
         ok, _ = await self.auth.hasher.verify(stored, password)
         if not ok or stored is None:
@@ -179,12 +182,14 @@ class AccountFlows:
 
     # -- email change ----------------------------------------------------------------------------
 
-    async def request_email_change(self, current: AuthSession, new_email: str) -> None:
-        """Email a link to the new address; nothing changes until it is followed."""
+    async def request_email_change(self, current: AuthSession, new_email: str, password: str | None) -> None:
+        """Email a link to the new address; nothing changes until it is followed. Needs the
+        password (or a recent sign-in): a stolen session alone must not move the account away."""
         from ._engine import normalize_email
         from .mail import email_change_message
 
         display, email_key = normalize_email(new_email)
+        await self.reauthenticate(current, password)
         if await self.auth.store.get_credentials(email_key) is not None:
             raise EmailInUse()
         await self.auth.rate_limit("email_verification_per_user", current.user.id)
@@ -196,7 +201,10 @@ class AccountFlows:
         link = f"{self.api_url}/change-email/verify?{urlencode({'token': raw})}"
         await self.deliver(email_change_message(display, link))
 
-    async def confirm_email_change(self, raw: str | None) -> User:
+    async def confirm_email_change(self, raw: str | None, *, keep_session: str | None = None) -> User:
+        """Switch to the new address; tell the old one; end every other session and reset link."""
+        from .mail import email_changed_notice
+
         token = await self.tokens.consume(raw, CHANGE_EMAIL)
         data = token.data or {}
         user = await self.auth.store.get_user(token.user_id or "")
@@ -204,18 +212,24 @@ class AccountFlows:
             raise Verification()
         changed = replace(user, email=str(data["email"]), email_verified=True, updated_at=self.config.clock())
         await self.auth.store.update_user(changed, email_key=str(data["email_key"]))
-        await self.auth._audit("email_change", user_id=user.id)
+        await self.auth.store.delete_verifications(user.id, RESET_PASSWORD)
+        revoked = await self.auth.store.delete_user_sessions(user.id, except_session_id=keep_session)
+        self.deliver_later(email_changed_notice(user.email, changed.email, self.app_url))
+        await self.auth._audit("email_change", user_id=user.id, sessions_revoked=revoked)
         return changed
+
+    async def reauthenticate(self, current: AuthSession, password: str | None) -> None:
+        """The password for accounts that have one; otherwise a sign-in within `reauth_window`."""
+        found = await self.auth.store.get_credentials(self._email_key(current.user))
+        if found is not None and found[1] is not None:
+            await self.require_password(current.user, password or "")
+        elif self.config.clock() - current.session.created_at > self.config.sessions.reauth_window:
+            raise CredentialsSignin("Sign in again to do this")
 
     # -- deletion --------------------------------------------------------------------------------
 
     async def delete_account(self, current: AuthSession, password: str | None, *, meta: RequestMeta | None) -> None:
         """Needs the password (or, for accounts without one, a sign-in in the last 10 minutes)."""
-        found = await self.auth.store.get_credentials(self._email_key(current.user))
-        has_password = found is not None and found[1] is not None
-        if has_password:
-            await self.require_password(current.user, password or "")
-        elif self.config.clock() - current.session.created_at > self.config.sessions.reauth_window:
-            raise CredentialsSignin("Sign in again to delete this account")
+        await self.reauthenticate(current, password)
         await self.auth.store.delete_user(current.user.id)
         await self.auth._audit("delete_account", user_id=current.user.id, meta=meta)

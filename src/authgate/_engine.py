@@ -128,6 +128,8 @@ class Auth:
         self.email_sender = email_sender
         if self.config.accounts.sign_up_conflict == "email" and email_sender is None:
             raise Configuration("sign_up_conflict='email' needs an email_sender")
+        if self.config.mfa.required and email_sender is None:
+            raise Configuration("MFAOptions(required=True) needs an email_sender for users without TOTP")
         if email_sender is not None and not (base_url or self.config.accounts.app_url):
             # Emailed links must not be built from the request's Host header (a forged Host
             # would mail a reset token to the attacker's site), so the address must be configured.
@@ -160,6 +162,13 @@ class Auth:
         """Spend one unit of a named limit (RateLimited when over); nothing when limits are off."""
         if self.limiter is not None:
             await self.limiter.hit(limit_name, key)
+
+    @property
+    def _needs_verified_email(self) -> bool:
+        # Quiet sign-up lets anyone register any address, so sign-in must wait for proof of it
+        # (otherwise whoever registers the victim's address first could use the account).
+        accounts = self.config.accounts
+        return accounts.require_verified_email or accounts.sign_up_conflict == "email"
 
     @property
     def store(self) -> Store:
@@ -332,9 +341,13 @@ class Auth:
 
     # -- operations ------------------------------------------------------------------------------
 
-    def check_new_password(self, password: str) -> None:
-        """The policy for a new password (length only: NIST 800-63B, no composition rules)."""
+    async def check_new_password(self, password: str) -> None:
+        """The policy for every new password, at sign-up, change and reset: length only (NIST
+        800-63B, no composition rules) and the optional breach-list hook."""
         self._check_password_shape(password, for_new_password=True)
+        is_breached = self.config.passwords.is_breached
+        if is_breached is not None and await is_breached(password):
+            raise InvalidRequest("password: found in a list of breached passwords; choose another", field="password")
 
     def _check_password_shape(self, password: str, *, for_new_password: bool) -> None:
         options = self.config.passwords
@@ -350,11 +363,9 @@ class Auth:
         """Create a user and sign them in. Raises EmailInUse for a taken address."""
         await self.rate_limit("sign_up_per_ip", _ip_key(meta))
         display_email, email_key = normalize_email(email)
-        self._check_password_shape(password, for_new_password=True)
         if name is not None and len(name) > _MAX_NAME:
             raise InvalidRequest(f"name: at most {_MAX_NAME} characters", field="name")
-        if self.config.passwords.is_breached is not None and await self.config.passwords.is_breached(password):
-            raise InvalidRequest("password: found in a list of breached passwords; choose another", field="password")
+        await self.check_new_password(password)
         store = self.store
         await self.open()
         password_hash = await self.hasher.hash(password)
@@ -382,7 +393,7 @@ class Auth:
 
         await self.rate_limit("sign_up_per_ip", _ip_key(meta))
         display_email, email_key = normalize_email(email)
-        self._check_password_shape(password, for_new_password=True)
+        await self.check_new_password(password)
         store = self.store
         await self.open()
         password_hash = await self.hasher.hash(password)  # spend the hash either way: same timing
@@ -410,9 +421,10 @@ class Auth:
         """Check email and password; start a session, or answer with an MFA challenge.
 
         Unknown email and wrong password raise the same CredentialsSignin after one hash verify
-        each. Limits: every attempt counts per IP; failures count per account, in a separate
-        bucket for a trusted device, so an attacker hammering the account cannot lock its owner
-        out of the device they already proved. Engine callers get the same limits as HTTP routes.
+        each. Limits: every attempt counts per IP and per account (reserved atomically before the
+        hash), the account in a separate bucket for a trusted device, so an attacker hammering
+        the account cannot lock its owner out of the device they already proved. Engine callers
+        get the same limits as HTTP routes.
         """
         self._check_password_shape(password, for_new_password=False)
         await self.rate_limit("sign_in_per_ip", _ip_key(meta))
@@ -426,30 +438,22 @@ class Auth:
         user, stored_hash = found if found else (None, None)
         device = self.mfa.trusted_device(trusted_device, user.id) if user else None
         account_key = f"{email_key}|device:{device}" if device else (email_key or "invalid-email")
-        if self.limiter is not None:
-            await self.limiter.test("sign_in_per_account", account_key)
+        # Reserve the attempt before verifying: a check-then-count would let every request
+        # already in flight through, so parallel guesses could overshoot the limit.
+        await self.rate_limit("sign_in_per_account", account_key)
         ok, upgraded_hash = await self.hasher.verify(stored_hash, password)
         if not ok or user is None:
-            await self.rate_limit_failure("sign_in_per_account", account_key)
             await self._audit("sign_in_failed", user_id=user.id if user else None, meta=meta, email=email[:254])
             raise CredentialsSignin()
         if upgraded_hash is not None:
             await store.set_password_hash(user.id, upgraded_hash, now=self.config.clock())
-        if self.config.accounts.require_verified_email and not user.email_verified:
+        if self._needs_verified_email and not user.email_verified:
             raise AccessDenied("Verify your email address before signing in")
         if device is None:
             methods = await self.mfa.methods_for(user)
             if methods:
                 return await self.mfa.challenge(user, methods, meta)
         return await self.start_session(user, meta, method="credentials")
-
-    async def rate_limit_failure(self, limit_name: str, key: str) -> None:
-        """Count a failure; the limit itself was tested before the work, so never raise here."""
-        if self.limiter is not None:
-            try:
-                await self.limiter.hit(limit_name, key)
-            except AuthError:
-                pass
 
     async def start_session(
         self, user: User, meta: RequestMeta | None, *, method: str, account: Any = None, profile: Any = None

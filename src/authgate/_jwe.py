@@ -26,6 +26,7 @@ __all__ = ["InvalidJWE", "JWECodec", "derive_key"]
 _ALG, _ENC = "dir", "A256CBC-HS512"
 _ALLOWED_HEADER = {"alg", "enc", "kid"}
 _MAX_TOKEN = 8192
+_MAX_HEADER = 512  # ours is about 120 characters; nothing legitimate is longer
 
 
 class InvalidJWE(Exception):
@@ -65,9 +66,12 @@ class JWECodec:
         """The claims of a token we made and that has not expired; InvalidJWE otherwise."""
         if len(token) > _MAX_TOKEN or token.count(".") != 4:
             raise InvalidJWE("not a compact JWE")
+        header_segment = token.split(".", 1)[0]
+        if len(header_segment) > _MAX_HEADER:
+            raise InvalidJWE("header too long")
         try:
-            header = _b64json(token.split(".", 1)[0])
-        except (ValueError, UnicodeError):
+            header = _b64json(header_segment)
+        except (ValueError, UnicodeError, RecursionError):
             raise InvalidJWE("unreadable header") from None
         # Allowlist before any cryptography: no `zip` (compression oracles), no `crit`, no other alg.
         if not isinstance(header, dict) or set(header) - _ALLOWED_HEADER:

@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._jwe import InvalidJWE, JWECodec
 from ._models import Account, AuthSession, RequestMeta, SignInResult, User
+from .mfa import MFAChallenge
 from ._redirects import safe_redirect
 from .providers import OAuthProvider, Profile, ProviderError
 
@@ -130,10 +131,13 @@ class OAuthFlow:
         redirect_uri: str,
         current: AuthSession | None,
         meta: RequestMeta | None,
-    ) -> tuple[SignInResult, str]:
+        trusted_device: str | None = None,
+    ) -> tuple[SignInResult | MFAChallenge, str]:
         """Check state/PKCE/nonce, exchange the code, resolve the user, start a session.
 
-        Returns the session and the checked callback URL to redirect to.
+        Returns the session (or, when the user has a second factor or MFA is required, the
+        challenge to answer first) and the checked callback URL to redirect to. A provider
+        sign-in replaces the password, never the second factor.
         """
         provider = self.provider(provider_id)
         if "error" in params:
@@ -159,8 +163,14 @@ class OAuthFlow:
         if link_user_id is not None and (current is None or current.user.id != link_user_id):
             raise InvalidCheck("The account link was started by another session")
         user, account = await self._resolve_user(provider, profile, link_user_id, meta)
+        target = str(checks["callback_url"])
+        # Linking happens inside a session that already passed its second factor.
+        if link_user_id is None and self.auth.mfa.trusted_device(trusted_device, user.id) is None:
+            methods = await self.auth.mfa.methods_for(user)
+            if methods:
+                return await self.auth.mfa.challenge(user, methods, meta), target
         result = await self.auth.start_session(user, meta, method=provider.id, account=account, profile=profile)
-        return result, str(checks["callback_url"])
+        return result, target
 
     async def _resolve_user(
         self, provider: OAuthProvider, profile: Profile, link_user_id: str | None, meta: RequestMeta | None

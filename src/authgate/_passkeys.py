@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,14 @@ def _b64url(data: bytes) -> str:
 
 def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1024}")
+
+
+def is_credential_id(value: object) -> bool:
+    """A base64url credential id of a size the store keeps; anything else never reaches SQL."""
+    return isinstance(value, str) and _CREDENTIAL_ID.fullmatch(value) is not None
 
 
 def _signed_challenge(credential: dict[str, Any]) -> str:
@@ -139,8 +148,9 @@ class PasskeyFlow:
         challenge = _signed_challenge(credential)
         await self.tokens.consume(challenge, SIGN_IN)
         credential_id = credential.get("id")
-        if not isinstance(credential_id, str) or len(credential_id) > 1024:
+        if not is_credential_id(credential_id):
             raise Verification("The passkey response is malformed")
+        assert isinstance(credential_id, str)  # noqa: S101 - narrowed by is_credential_id
         stored = await self.auth.store.get_authenticator(credential_id)
         if stored is None:
             raise Verification("This passkey is not registered")

@@ -53,7 +53,8 @@ class RateLimitOptions:
     enabled: bool = True
     storage_url: str = "memory://"
     sign_in_per_ip: str = "30/minute"
-    # NIST SP 800-63B: no more than 100 consecutive failed attempts on one account.
+    # Every password attempt on one account (sign-in and re-authentication), reserved before the
+    # hash so parallel guesses cannot overshoot; NIST SP 800-63B asks for at most 100 failures.
     sign_in_per_account: str = "10/minute;100/day"
     sign_up_per_ip: str = "10/hour"
     # Enforced by the OTP challenge itself (a try counter stored with it); carried here so that

@@ -170,6 +170,20 @@ def email_change_message(to: str, url: str) -> EmailMessage:
     )
 
 
+def email_changed_notice(to: str, new_email: str, sign_in_url: str) -> EmailMessage:
+    """Tell the old address that the account's email changed, so a hijacked session cannot move
+    the account away silently."""
+    return _link_message(
+        to,
+        subject="Your email address was changed",
+        intro=f"The email address of your account was changed to {new_email}. "
+        "Sign-in links and password resets now go to that address.",
+        action="Sign in",
+        url=sign_in_url,
+        outro="If you did not make this change, your account may be compromised: contact support at once.",
+    )
+
+
 def existing_account_message(to: str, sign_in_url: str) -> EmailMessage:
     """Tell the owner of `to` that someone tried to sign up with it (sent instead of an "email in
     use" answer, so the sign-up form does not reveal which addresses have accounts)."""

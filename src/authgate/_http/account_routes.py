@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from .._errors import AuthError, InvalidRequest, NotFound
-from .._models import AuthSession
+from .._models import AuthSession, User
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .credentials import check_cross_site
@@ -183,16 +183,28 @@ class AccountRoutes:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
         email = string_field(body, "email", max_length=320)
-        await self.auth.accounts.request_email_change(current, email)
+        password = optional_string_field(body, "password", max_length=self.config.passwords.max_length)
+        await self.auth.accounts.request_email_change(current, email, password)
         await send_json(send, 200, {"verification_sent": True})
+
+    async def _current_session_id(self, call: Call) -> str | None:
+        current = await self.auth.get_session(call.credentials.token)
+        return current.session.id if current else None
 
     async def change_email_verify(self, call: Call, send: Send) -> None:
         body = await self._body(call)
-        user = await self.auth.accounts.confirm_email_change(string_field(body, "token", max_length=256))
+        token = string_field(body, "token", max_length=256)
+        keep = await self._current_session_id(call)
+        user = await self.auth.accounts.confirm_email_change(token, keep_session=keep)
         await send_json(send, 200, {"user": user.to_json()})
 
     async def change_email_link(self, call: Call, send: Send) -> None:
-        await self._link_then_redirect(call, send, self.auth.accounts.confirm_email_change, "email_changed")
+        keep = await self._current_session_id(call)
+
+        async def confirm(token: str | None) -> User:
+            return await self.auth.accounts.confirm_email_change(token, keep_session=keep)
+
+        await self._link_then_redirect(call, send, confirm, "email_changed")
 
     async def delete_account(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
@@ -221,9 +233,13 @@ class AccountRoutes:
         await send_json(send, 200, {"passkeys": [self.auth.passkeys.describe(a) for a in found]})
 
     def _passkey_id(self, call: Call) -> str:
+        from .._passkeys import is_credential_id
+
         credential_id = call.query().get("id")
         if not credential_id:
             raise InvalidRequest("id: the passkey id is required", field="id")
+        if not is_credential_id(credential_id):
+            raise NotFound("No such passkey")
         return credential_id
 
     async def passkey_rename(self, call: Call, send: Send) -> None:

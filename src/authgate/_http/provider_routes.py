@@ -8,10 +8,13 @@ error page carrying a stable kind, so a user who tampers with the URL sees a pag
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from .._csrf import csrf_matches, csrf_token_from_cookie, new_csrf_cookie
 from .._errors import AuthError, InvalidRequest, NotFound, Unauthenticated
 from .._oauth import CHECKS_COOKIE, CHECKS_MAX_AGE, error_location
+from ..mfa import MFAChallenge
+from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .credentials import check_cross_site
 from .parsing import body_media_type, read_form_body, read_json_body
@@ -173,10 +176,17 @@ class ProviderRoutes:
                 redirect_uri=self._redirect_uri(call, provider_id),
                 current=current,
                 meta=call.meta(),
+                trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE),
             )
         except AuthError as error:
             kind = error.kind if error.kind in _ERROR_KINDS else "OAuthCallbackError"
             await send_redirect(send, error_location(error_page, kind), extra_headers=[drop_checks])
+            return
+        if isinstance(result, MFAChallenge):
+            # The challenge rides in the fragment: browsers never send it to a server or in a
+            # Referer. The page answers it with POST /mfa/verify.
+            fragment = urlencode({"mfa_challenge": result.challenge, "methods": ",".join(result.methods)})
+            await send_redirect(send, f"{target.split('#', 1)[0]}#{fragment}", extra_headers=[drop_checks])
             return
         cookies = session_cookies(result.tokens, self.config) if result.tokens else []
         await send_redirect(send, target, extra_headers=[drop_checks, *cookies])

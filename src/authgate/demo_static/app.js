@@ -185,6 +185,16 @@ $("mfa-form").addEventListener("submit", (event) => {
   });
 });
 
+// A provider sign-in that needs a second factor lands here with the challenge in the fragment.
+{
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const challenge = fragment.get("mfa_challenge");
+  if (challenge) {
+    history.replaceState(null, "", location.pathname + location.search);
+    askForSecondFactor({ mfa_required: true, challenge, methods: (fragment.get("methods") || "").split(",") });
+  }
+}
+
 $("mfa-cancel").addEventListener("click", () => {
   pendingChallenge = null;
   $("mfa-form").reset();

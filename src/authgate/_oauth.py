@@ -32,8 +32,8 @@ from ._errors import (
 )
 from ._jwe import InvalidJWE, JWECodec
 from ._models import Account, AuthSession, RequestMeta, SignInResult, User
-from .mfa import MFAChallenge
 from ._redirects import safe_redirect
+from .mfa import MFAChallenge
 from .providers import OAuthProvider, Profile, ProviderError
 
 if TYPE_CHECKING:

@@ -1,6 +1,9 @@
-"""(b) authgate on Postgres and (e) authgate on SQLite: the auth routes plus a RequireAuth route.
+"""authgate's benchmark servers: the auth routes plus a RequireAuth route.
 
-BENCH_STORE=postgres (default) or sqlite picks the store. Everything else is authgate's defaults
+BENCH_STORE picks the store: `postgres` (default; (b)), `sqlite` ((e)), `redis_local` ((f):
+`RedisStore(PostgresStore(...), redis_url, local_cache=True)`, authgate's session cache with its
+in-process layer) or `redis` ((g): the same without the in-process layer, every check one Redis
+round trip). Everything else is authgate's defaults
 (argon2id t=2 m=19 MiB p=1, hash pool = one thread per core, Postgres pool 2..10 connections),
 except two things a load test from one address needs: sessions outlive the run, and the sign-in
 rate limits stay on (each sign-in still pays for its checks) with thresholds no flood reaches.
@@ -19,14 +22,28 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from authgate import Auth, CookieOptions, RequireAuth, SessionOptions
-from authgate.stores import PostgresStore, SQLiteStore
-from bench.common import ACCESS_LIFETIME_SECONDS, AUTHGATE_SCHEMA, DATABASE_URL, SECRET, SQLITE_PATH
+from authgate.stores import PostgresStore, RedisStore, SQLiteStore
+from bench.common import (
+    ACCESS_LIFETIME_SECONDS,
+    AUTHGATE_SCHEMA,
+    DATABASE_URL,
+    REDIS_KEY_PREFIX,
+    REDIS_URL,
+    SECRET,
+    SQLITE_PATH,
+)
 
 
-def make_store() -> PostgresStore | SQLiteStore:
-    if os.environ.get("BENCH_STORE", "postgres") == "sqlite":
+def make_store() -> PostgresStore | SQLiteStore | RedisStore:
+    kind = os.environ.get("BENCH_STORE", "postgres")
+    if kind == "sqlite":
         return SQLiteStore(f"sqlite:///{SQLITE_PATH}")
-    return PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA)
+    postgres = PostgresStore(DATABASE_URL, schema=AUTHGATE_SCHEMA)
+    if kind in ("redis", "redis_local"):
+        return RedisStore(postgres, REDIS_URL, key_prefix=REDIS_KEY_PREFIX, local_cache=kind == "redis_local")
+    if kind != "postgres":
+        raise SystemExit(f"unknown BENCH_STORE {kind!r}")
+    return postgres
 
 
 def bench_rate_limits() -> dict[str, Any]:

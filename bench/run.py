@@ -9,7 +9,7 @@ are started and stopped by this script only, by their process ids.
 """
 
 # A driver script: a blocking open() or Popen() between load runs costs nothing that is measured.
-# ruff: noqa: ASYNC220, ASYNC230, ASYNC240
+# ruff: noqa: ASYNC220, ASYNC221, ASYNC230, ASYNC240
 
 from __future__ import annotations
 
@@ -47,9 +47,12 @@ from argon2 import Type as Argon2Type
 from bench.common import (
     ACCESS_LIFETIME_SECONDS,
     AUTHGATE_SCHEMA,
+    BETTER_AUTH_DATABASE,
     DATABASE_URL,
     FAU_SCHEMA,
     PASSWORD,
+    REDIS_KEY_PREFIX,
+    REDIS_URL,
     SECRET,
     SQLITE_PATH,
 )
@@ -58,6 +61,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench-results"
 RAW = RESULTS / "raw"
 DOCS = ROOT / "docs" / "benchmarks.md"
+PLOT = ROOT / "docs" / "benchmarks-session-check.png"
+BETTER_AUTH_DIR = ROOT / "bench" / "better_auth"
+BA_COOKIE = "better-auth.session_token"
+BA_DATA_COOKIE = "better-auth.session_data"
+BA_SESSION_DAYS = 7  # Better Auth's default session.expiresIn; seeded sessions get the same
 DOCS_START = "<!-- bench:results:start -->"
 DOCS_END = "<!-- bench:results:end -->"
 
@@ -93,6 +101,7 @@ class Settings:
     paced_connections: int = 4
     paced_delay_ms: int = 10
     quiet_wait: float = 10.0  # longest wait for other processes on the host to go quiet before a run
+    quiet_budget: float = 300.0  # ... and over the whole run
     update_docs: bool = True
     profile: bool = False
     quick: bool = False
@@ -109,6 +118,7 @@ class Settings:
             cleanup_wrk_duration=4.0,
             update_docs=False,
             quiet_wait=2.0,
+            quiet_budget=30.0,
             quick=True,
         )
 
@@ -126,6 +136,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     cookie: str = "authgate_session"
     ready_path: str = "/api/private"
+    command: list[str] | None = None  # not a uvicorn app (Better Auth: node)
+    cwd: Path = ROOT
     proc: subprocess.Popen[bytes] | None = None
     logfile: Any = None
 
@@ -166,7 +178,93 @@ SERVERS = {
         18105,
         env={"BENCH_STORE": "sqlite"},
     ),
+    "authgate_redis_local": Server(
+        "authgate_redis_local",
+        "(f) authgate RequireAuth, Postgres + RedisStore with local cache",
+        "bench.authgate_app:app",
+        18106,
+        env={"BENCH_STORE": "redis_local"},
+    ),
+    "authgate_redis": Server(
+        "authgate_redis",
+        "(g) authgate RequireAuth, Postgres + RedisStore, no local cache",
+        "bench.authgate_app:app",
+        18107,
+        env={"BENCH_STORE": "redis"},
+    ),
+    "better_auth": Server(
+        "better_auth",
+        "(h) Better Auth get-session, Postgres",
+        "",
+        18108,
+        env={"BA_COOKIE_CACHE": "0"},
+        cookie=BA_COOKIE,
+        ready_path="/api/auth/ok",
+        command=["node", "server.mjs"],
+        cwd=BETTER_AUTH_DIR,
+    ),
+    "better_auth_cc": Server(
+        "better_auth_cc",
+        "(i) Better Auth get-session, cookie cache on",
+        "",
+        18109,
+        env={"BA_COOKIE_CACHE": "1"},
+        cookie=BA_COOKIE,
+        ready_path="/api/auth/ok",
+        command=["node", "server.mjs"],
+        cwd=BETTER_AUTH_DIR,
+    ),
 }
+
+
+def better_auth_env(server: Server) -> dict[str, str]:
+    parsed = urllib.parse.urlsplit(DATABASE_URL)
+    url = urllib.parse.urlunsplit(parsed._replace(path="/" + BETTER_AUTH_DATABASE))
+    return {
+        "BA_DATABASE_URL": url,
+        "BA_SECRET": SECRET,
+        "BA_PORT": str(server.port),
+        # The cookie cache's lifetime (Better Auth's default is 5 minutes) must outlive the run, as
+        # the seeded sessions do; it does not change what a cached check costs.
+        "BA_COOKIE_CACHE_MAX_AGE": str(ACCESS_LIFETIME_SECONDS),
+        "NODE_ENV": "production",
+        "BETTER_AUTH_TELEMETRY": "0",
+    }
+
+
+@dataclass
+class Contender:
+    """One row of the session-check table: a server and the path its session check is loaded on."""
+
+    key: str
+    label: str
+    server: Server
+    path: str = "/api/private"
+
+
+CONTENDERS = [
+    Contender("floor", SERVERS["floor"].label, SERVERS["floor"]),
+    Contender("authgate_pg", SERVERS["authgate_pg"].label, SERVERS["authgate_pg"]),
+    Contender("fau_db", SERVERS["fau_db"].label, SERVERS["fau_db"]),
+    Contender("fau_jwt", SERVERS["fau_jwt"].label, SERVERS["fau_jwt"]),
+    Contender("authgate_sqlite", SERVERS["authgate_sqlite"].label, SERVERS["authgate_sqlite"]),
+    Contender("authgate_redis_local", SERVERS["authgate_redis_local"].label, SERVERS["authgate_redis_local"]),
+    Contender("authgate_redis", SERVERS["authgate_redis"].label, SERVERS["authgate_redis"]),
+    Contender(
+        "authgate_pg_session",
+        "(b') authgate `GET /api/auth/session`, Postgres",
+        SERVERS["authgate_pg"],
+        "/api/auth/session",
+    ),
+    Contender(
+        "authgate_redis_local_session",
+        "(f') authgate `GET /api/auth/session`, + RedisStore local cache",
+        SERVERS["authgate_redis_local"],
+        "/api/auth/session",
+    ),
+    Contender("better_auth", SERVERS["better_auth"].label, SERVERS["better_auth"], "/api/auth/get-session"),
+    Contender("better_auth_cc", SERVERS["better_auth_cc"].label, SERVERS["better_auth_cc"], "/api/auth/get-session"),
+]
 
 
 def uvicorn_command(server: Server) -> list[str]:
@@ -207,10 +305,12 @@ async def start_server(server: Server) -> None:
     if not port_free(server.port):
         raise SystemExit(f"port {server.port} for {server.key} is taken; is an earlier bench still running?")
     env = {**os.environ, **server.env, "PYTHONPATH": str(ROOT)}
+    if server.command is not None:
+        env.update(better_auth_env(server))
     server.logfile = open(RAW / f"server-{server.key}.log", "ab")  # closed in stop_server
     server.proc = subprocess.Popen(
-        uvicorn_command(server),
-        cwd=ROOT,
+        server.command or uvicorn_command(server),
+        cwd=server.cwd,
         env=env,
         stdout=server.logfile,
         stderr=subprocess.STDOUT,
@@ -455,7 +555,7 @@ def _proc_ticks(stat_path: str) -> tuple[str, int]:
 
 def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
     """Cumulative CPU seconds: machine busy, the server's event-loop thread, its other threads
-    (the hash pool), Postgres backends, wrk."""
+    (the hash pool), Postgres backends, Redis, wrk."""
     with open("/proc/stat") as fh:
         values = [int(v) for v in fh.readline().split()[1:]]
     idle = values[3] + values[4]
@@ -465,6 +565,7 @@ def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
         "server_loop": 0.0,
         "server_threads": 0.0,
         "postgres": 0.0,
+        "redis": 0.0,
         "wrk": 0.0,
     }
     if server_pid is not None:
@@ -482,6 +583,8 @@ def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
                 snap["postgres"] += ticks / _TICK
             elif name == "wrk":
                 snap["wrk"] += ticks / _TICK
+            elif name.startswith("redis-server"):
+                snap["redis"] += ticks / _TICK
     return snap
 
 
@@ -514,7 +617,8 @@ def cpu_usage(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     wall = after["wall"] - before["wall"]
     used = {k: max(0.0, after[k] - before[k]) / wall for k in before if k != "wall"}
     used["other"] = max(
-        0.0, used["busy"] - used["server_loop"] - used["server_threads"] - used["postgres"] - used["wrk"]
+        0.0,
+        used["busy"] - used["server_loop"] - used["server_threads"] - used["postgres"] - used["redis"] - used["wrk"],
     )
     return {k: round(v, 2) for k, v in used.items()}
 
@@ -573,6 +677,41 @@ async def reset_databases() -> None:
         db.commit()
     finally:
         db.close()
+    await reset_better_auth()
+    reset_redis()
+
+
+def better_auth_url() -> str:
+    return better_auth_env(SERVERS["better_auth"])["BA_DATABASE_URL"]
+
+
+async def reset_better_auth() -> None:
+    """Better Auth's own database on the same Postgres server, its tables made by its own migration."""
+    conn = await pg_connect()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{BETTER_AUTH_DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{BETTER_AUTH_DATABASE}"')
+    finally:
+        await conn.close()
+    env = {**os.environ, **better_auth_env(SERVERS["better_auth"])}
+    out = subprocess.run(
+        ["node", "server.mjs", "migrate"], cwd=BETTER_AUTH_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"Better Auth migration failed:\n{out.stdout}{out.stderr}")
+    log(f"  Better Auth: {out.stdout.strip().splitlines()[-1]}")
+
+
+def reset_redis() -> None:
+    """Drop RedisStore's keys left by an earlier run ((f) and (g) use their own key prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    try:
+        for key in client.scan_iter(match=f"{REDIS_KEY_PREFIX}:*", count=1000):
+            client.unlink(key)
+    finally:
+        client.close()
 
 
 _PG_USERS_SQL = """\
@@ -674,6 +813,78 @@ async def seed_fastapi_users(count: int, registered_hash: str) -> None:
         await conn.close()
 
 
+async def seed_better_auth(count: int, password_hash: str) -> None:
+    """Users 1..count with a credential account (the scrypt hash Better Auth made for a registered
+    user) and one live session each, token benchtoken-<i> (Better Auth stores its tokens as they are)."""
+    conn = await asyncpg.connect(better_auth_url())
+    try:
+        await conn.execute("SET synchronous_commit = off")
+        await conn.execute(
+            f"""INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", "updatedAt")
+            SELECT md5('user' || i), 'Bench User ' || i, 'user' || i || '@{EMAIL_DOMAIN}', true, now(), now()
+            FROM generate_series(1, $1::int) AS i""",
+            count,
+        )
+        await conn.execute(
+            """INSERT INTO account (id, "accountId", "providerId", "userId", password, "createdAt", "updatedAt")
+            SELECT md5('account' || i), md5('user' || i), 'credential', md5('user' || i), $2, now(), now()
+            FROM generate_series(1, $1::int) AS i""",
+            count,
+            password_hash,
+        )
+        await conn.execute(
+            """INSERT INTO session (id, "expiresAt", token, "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
+            SELECT md5('session' || i), now() + make_interval(days => $2), 'benchtoken-' || lpad(i::text, 12, '0'),
+                   now(), now(), '127.0.0.1', 'bench', md5('user' || i)
+            FROM generate_series(1, $1::int) AS i""",
+            count,
+            BA_SESSION_DAYS,
+        )
+        for table in ('"user"', "account", "session"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
+
+
+def better_auth_cookie(token: str) -> str:
+    """Better Auth's signed cookie value (better-call: `token.base64(HMAC-SHA256(secret, token))`,
+    URI-encoded), as its sign-in route would set it."""
+    import base64
+    import hmac
+
+    signature = base64.b64encode(hmac.new(SECRET.encode(), token.encode(), hashlib.sha256).digest()).decode()
+    return urllib.parse.quote(f"{token}.{signature}", safe="")
+
+
+async def better_auth_sign_up(server: Server, email: str) -> None:
+    body = json.dumps({"email": email, "password": PASSWORD, "name": "Registered"}).encode()
+    status, _, data = await http_request(
+        server.port, "POST", "/api/auth/sign-up/email", body, {"Content-Type": "application/json"}
+    )
+    if status != 200:
+        raise RuntimeError(f"Better Auth sign-up failed: {status} {data[:300]!r}")
+
+
+async def better_auth_sign_in(server: Server, email: str) -> str:
+    body = json.dumps({"email": email, "password": PASSWORD}).encode()
+    status, headers, data = await http_request(
+        server.port, "POST", "/api/auth/sign-in/email", body, {"Content-Type": "application/json"}
+    )
+    if status != 200:
+        raise RuntimeError(f"Better Auth sign-in failed: {status} {data[:300]!r}")
+    return cookie_from(headers, BA_COOKIE)
+
+
+async def better_auth_data_cookie(server: Server, session_cookie: str) -> str:
+    """The cookie-cache cookie Better Auth sets on a get-session answer read from the database."""
+    status, headers, data = await http_request(
+        server.port, "GET", "/api/auth/get-session", headers={"Cookie": f"{BA_COOKIE}={session_cookie}"}
+    )
+    if status != 200:
+        raise RuntimeError(f"Better Auth get-session failed: {status} {data[:300]!r}")
+    return cookie_from(headers, BA_DATA_COOKIE)
+
+
 # ---------------------------------------------------------------------------------------------
 # sessions per server
 
@@ -715,26 +926,42 @@ def sample_ids(count: int, population: int, rng: random.Random) -> list[int]:
     return rng.sample(range(1, population + 1), min(count, population))
 
 
-def protected_requests(server: Server, tokens: Iterable[str]) -> list[tuple[str, str, dict[str, str], str | None]]:
-    return [
-        ("GET", "/api/private", {"Cookie": f"{server.cookie}={t}", "X-Authgate-Client": "true"}, None) for t in tokens
-    ]
+def protected_requests(
+    server: Server, tokens: Iterable[str], path: str = "/api/private"
+) -> list[tuple[str, str, dict[str, str], str | None]]:
+    return cookie_requests([f"{server.cookie}={t}" for t in tokens], path)
+
+
+def cookie_requests(cookies: Iterable[str], path: str) -> list[tuple[str, str, dict[str, str], str | None]]:
+    return [("GET", path, {"Cookie": c, "X-Authgate-Client": "true"}, None) for c in cookies]
+
+
+def _answers_for_user(data: bytes) -> bool:
+    text = data.decode(errors="replace").strip()
+    if text.startswith("{"):
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+            return str(json.loads(text)["user"]["email"]).startswith("user")
+        return False
+    return text.strip('"').startswith("hello user")
+
+
+async def check_cookies(server: Server, path: str, cookies: list[str]) -> None:
+    """Every contender must answer for the user (`hello <email>`, or `{user: {email}}` on the JSON
+    session routes) with the cookies it is loaded with, and refuse without one (401, or Better
+    Auth's `null`)."""
+    for cookie in cookies[:5] + cookies[-5:]:
+        status, _, data = await http_request(
+            server.port, "GET", path, headers={"Cookie": cookie, "X-Authgate-Client": "true"}
+        )
+        if status != 200 or not _answers_for_user(data):
+            raise RuntimeError(f"{server.key} {path}: cookie {cookie[:40]}... got {status} {data[:200]!r}")
+    status, _, data = await http_request(server.port, "GET", path, headers={"X-Authgate-Client": "true"})
+    if not (status == 401 or (status == 200 and data.strip() == b"null")):
+        raise RuntimeError(f"{server.key} {path}: no cookie gave {status} {data[:100]!r}, expected a refusal")
 
 
 async def check_protected(server: Server, tokens: list[str]) -> None:
-    """Every server must answer `hello <email>` for the tokens it is loaded with, and 401 without one."""
-    for token in tokens[:5] + tokens[-5:]:
-        status, _, data = await http_request(
-            server.port,
-            "GET",
-            "/api/private",
-            headers={"Cookie": f"{server.cookie}={token}", "X-Authgate-Client": "true"},
-        )
-        if status != 200 or not data.decode().strip('"').startswith("hello user"):
-            raise RuntimeError(f"{server.key}: token {token[:20]}... got {status} {data[:200]!r}")
-    status, _, _ = await http_request(server.port, "GET", "/api/private", headers={"X-Authgate-Client": "true"})
-    if status != 401:
-        raise RuntimeError(f"{server.key}: no cookie gave {status}, expected 401")
+    await check_cookies(server, "/api/private", [f"{server.cookie}={t}" for t in tokens])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -880,7 +1107,21 @@ def machine_info(wrk_version: str, pg_version: str) -> dict[str, str]:
         "fastapi-users-db-sqlalchemy",
         "sqlalchemy",
         "pwdlib",
+        "redis",
     ]
+    node_packages = []
+    for name in ("better-auth", "pg"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            data = json.loads((BETTER_AUTH_DIR / "node_modules" / name / "package.json").read_text())
+            node_packages.append(f"{name} {data['version']}")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() or "-"
+    redis_server = "-"
+    with contextlib.suppress(Exception):
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+        redis_server = str(client.info("server")["redis_version"])
+        client.close()
     return {
         "cpus": str(os.cpu_count()),
         "cpu_model": cpu,
@@ -891,6 +1132,8 @@ def machine_info(wrk_version: str, pg_version: str) -> dict[str, str]:
         "sqlite": sqlite3.sqlite_version,
         "wrk": wrk_version,
         "packages": ", ".join(f"{p} {version(p)}" for p in packages),
+        "node": f"Node {node} ({', '.join(node_packages)})",
+        "redis": redis_server,
     }
 
 
@@ -901,6 +1144,7 @@ def machine_info(wrk_version: str, pg_version: str) -> dict[str, str]:
 async def run(s: Settings) -> dict[str, Any]:
     RAW.mkdir(parents=True, exist_ok=True)
     (RAW / "wrk.log").write_text("")
+    _quiet_budget["left"] = s.quiet_budget
     wrk_version = ensure_wrk()
     conn = await pg_connect()
     pg_version = (await conn.fetchval("SHOW server_version")).split()[0]
@@ -921,26 +1165,37 @@ async def run(s: Settings) -> dict[str, Any]:
     await seed_authgate_pg(password_hash, 1, s.base_users)
     seed_authgate_sqlite(password_hash, s.base_users)
 
-    floor, ag_pg, fau_db, fau_jwt, ag_sqlite = (
-        SERVERS[k] for k in ("floor", "authgate_pg", "fau_db", "fau_jwt", "authgate_sqlite")
+    floor, ag_pg, fau_db, fau_jwt, ag_sqlite, ag_redis_local, ag_redis, ba, ba_cc = (
+        SERVERS[k]
+        for k in (
+            "floor",
+            "authgate_pg",
+            "fau_db",
+            "fau_jwt",
+            "authgate_sqlite",
+            "authgate_redis_local",
+            "authgate_redis",
+            "better_auth",
+            "better_auth_cc",
+        )
     )
-    servers = [floor, ag_pg, fau_db, fau_jwt, ag_sqlite]
+    servers = [floor, ag_pg, fau_db, fau_jwt, ag_sqlite, ag_redis_local, ag_redis, ba, ba_cc]
 
-    # -- 1. protected route, side by side ---------------------------------------------------------
-    log("starting the five servers")
+    # -- 1. session check, side by side ---------------------------------------------------------
+    log(f"starting the {len(servers)} servers")
     scripts: dict[str, Path] = {}
+    cookies: dict[str, list[str]] = {}  # contender key -> Cookie headers it is loaded with
     async with running(*servers):
-        # authgate (both stores): a few sessions through the real sign-in route, the rest seeded.
+        # authgate (every store): a few sessions through the real sign-in route, the rest seeded.
         ids = sample_ids(TOKEN_SAMPLE, s.base_users, rng)
-        for server in (ag_pg, ag_sqlite):
+        for server in (ag_pg, ag_sqlite, ag_redis_local, ag_redis):
             http_tokens = [await authgate_sign_in(server, i) for i in ids[:HTTP_SIGNINS]]
             tokens = http_tokens + [raw_token(i) for i in ids[HTTP_SIGNINS:]]
-            await check_protected(server, tokens)
-            scripts[server.key] = write_lua(f"protected-{server.key}", protected_requests(server, tokens))
+            cookies[server.key] = [f"authgate_session={t}" for t in tokens]
+        cookies["authgate_pg_session"] = cookies[ag_pg.key]
+        cookies["authgate_redis_local_session"] = cookies[ag_redis_local.key]
         # the floor reads authgate's Postgres tables: the same sessions.
-        pg_tokens = [raw_token(i) for i in ids]
-        await check_protected(floor, pg_tokens)
-        scripts[floor.key] = write_lua("protected-floor", protected_requests(floor, pg_tokens))
+        cookies[floor.key] = [f"authgate_session={raw_token(i)}" for i in ids]
         # fastapi-users: users through its register route, bulk copies of their hash, its own logins.
         fau_ids = ids[:HTTP_SIGNINS]
         for i in fau_ids:
@@ -951,8 +1206,7 @@ async def run(s: Settings) -> dict[str, Any]:
         await seed_fastapi_users(s.base_users, registered_hash)
         db_tokens = [await fau_login(fau_db, "db", user_email(i)) for i in fau_ids]
         db_tokens += [raw_token(i) for i in ids[HTTP_SIGNINS:]]
-        await check_protected(fau_db, db_tokens)
-        scripts[fau_db.key] = write_lua("protected-fau_db", protected_requests(fau_db, db_tokens))
+        cookies[fau_db.key] = [f"fastapiusersauth={t}" for t in db_tokens]
         from fastapi_users.jwt import generate_jwt
 
         jwt_tokens = [await fau_login(fau_jwt, "jwt", user_email(i)) for i in fau_ids]
@@ -960,42 +1214,63 @@ async def run(s: Settings) -> dict[str, Any]:
             generate_jwt({"sub": user_id(i), "aud": ["fastapi-users:auth"]}, SECRET, ACCESS_LIFETIME_SECONDS)
             for i in ids[HTTP_SIGNINS:]
         ]
-        await check_protected(fau_jwt, jwt_tokens)
-        scripts[fau_jwt.key] = write_lua("protected-fau_jwt", protected_requests(fau_jwt, jwt_tokens))
+        cookies[fau_jwt.key] = [f"fastapiusersauth={t}" for t in jwt_tokens]
+        # Better Auth: users through its sign-up route, bulk copies of their scrypt hash, sessions
+        # through its sign-in route and seeded (cookies signed with its secret, as it signs them).
+        for i in fau_ids:
+            await better_auth_sign_up(ba, f"registered{i}@{EMAIL_DOMAIN}")
+        conn = await asyncpg.connect(better_auth_url())
+        ba_hash = await conn.fetchval("SELECT password FROM account WHERE password IS NOT NULL LIMIT 1")
+        await conn.close()
+        await seed_better_auth(s.base_users, ba_hash)
+        ba_tokens = [await better_auth_sign_in(ba, user_email(i)) for i in fau_ids]
+        ba_tokens += [better_auth_cookie(raw_token(i)) for i in ids[HTTP_SIGNINS:]]
+        cookies[ba.key] = [f"{BA_COOKIE}={t}" for t in ba_tokens]
+        # cookie cache on: each client also holds the session_data cookie its first check was given.
+        cookies[ba_cc.key] = [
+            f"{BA_COOKIE}={t}; {BA_DATA_COOKIE}={await better_auth_data_cookie(ba_cc, t)}" for t in ba_tokens
+        ]
 
-        for server in servers:
-            log(f"warm-up {s.warmup:.0f} s: {server.label}")
+        for contender in CONTENDERS:
+            await check_cookies(contender.server, contender.path, cookies[contender.key])
+            scripts[contender.key] = write_lua(
+                f"protected-{contender.key}", cookie_requests(cookies[contender.key], contender.path)
+            )
+
+        for contender in CONTENDERS:
+            log(f"warm-up {s.warmup:.0f} s: {contender.label}")
             await wrk(
-                server.base + "/api/private",
-                scripts[server.key],
+                contender.server.base + contender.path,
+                scripts[contender.key],
                 duration=s.warmup,
                 connections=s.connections,
-                label=f"warm-up {server.key}",
+                label=f"warm-up {contender.key}",
             )
-        runs: dict[str, list[WrkResult]] = {server.key: [] for server in servers}
+        runs: dict[str, list[WrkResult]] = {c.key: [] for c in CONTENDERS}
         for n in range(s.runs):
-            for server in servers:  # interleaved rounds, so drift hits every server alike
+            for contender in CONTENDERS:  # interleaved rounds, so drift hits every server alike
                 await wait_for_quiet(s.quiet_wait)
                 result = await wrk(
-                    server.base + "/api/private",
-                    scripts[server.key],
+                    contender.server.base + contender.path,
+                    scripts[contender.key],
                     duration=s.duration,
                     connections=s.connections,
-                    label=f"protected {server.key} run {n + 1}",
-                    server=server,
+                    label=f"protected {contender.key} run {n + 1}",
+                    server=contender.server,
                 )
-                runs[server.key].append(result)
+                runs[contender.key].append(result)
                 log(
-                    f"round {n + 1}/{s.runs} {server.key:16s} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
-                    f"  errors {result.errors}"
+                    f"round {n + 1}/{s.runs} {contender.key:28s} {result.rps:8.0f} req/s  p99 {result.p99_ms:6.2f} ms"
+                    f"  errors {result.errors}  other {result.cpu['other'] if result.cpu else '-'}"
                 )
         results["protected"] = {
-            server.key: {
-                "label": server.label,
-                "median": asdict(WrkResult.median(runs[server.key])),
-                "runs": [asdict(r) for r in runs[server.key]],
+            c.key: {
+                "label": c.label,
+                "path": c.path,
+                "median": asdict(WrkResult.median(runs[c.key])),
+                "runs": [asdict(r) for r in runs[c.key]],
             }
-            for server in servers
+            for c in CONTENDERS
         }
 
     # -- 2. sign-in throughput vs raw argon2id ----------------------------------------------------
@@ -1275,14 +1550,15 @@ async def profile_authgate(server: Server, loads: list[tuple[str, str, Path, int
 
 
 def cpu_per_request(result: dict[str, Any]) -> dict[str, float] | None:
-    """Microseconds of CPU per request: the server (all threads), Postgres, and both. Unlike req/s,
+    """Microseconds of CPU per request: the server (all threads), Postgres, Redis, and all three. Unlike req/s,
     this hardly moves when other processes take cores away."""
     cpu = result.get("cpu")
     if not cpu or not result["rps"]:
         return None
     server = (cpu["server_loop"] + cpu["server_threads"]) * 1e6 / result["rps"]
     postgres = cpu["postgres"] * 1e6 / result["rps"]
-    return {"server_us": server, "postgres_us": postgres, "total_us": server + postgres}
+    redis = cpu.get("redis", 0.0) * 1e6 / result["rps"]
+    return {"server_us": server, "postgres_us": postgres, "redis_us": redis, "total_us": server + postgres + redis}
 
 
 def fmt(value: float, digits: int = 0) -> str:
@@ -1307,37 +1583,36 @@ def render(results: dict[str, Any]) -> str:
     add("")
     add(
         f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory']} RAM, {m['os']}; Python {m['python']}; "
-        f"PostgreSQL {m['postgres']} and the servers and wrk all on this one machine; SQLite {m['sqlite']}; "
-        f"{m['wrk']}."
+        f"PostgreSQL {m['postgres']}, Redis {m.get('redis', '-')}, the servers and wrk all on this one machine; "
+        f"SQLite {m['sqlite']}; {m['wrk']}."
     )
     add("")
-    add(f"Versions: {m['packages']}.")
+    add(f"Versions: {m['packages']}; {m.get('node', 'Node -')}.")
     add("")
-    add(f"### Protected route (`GET /api/private` -> `hello <email>`), {s['base_users']:,} users")
+    add(f"### Session check, {s['base_users']:,} users")
     add("")
     add(
         f"wrk -t1 -c{s['connections']} -d{s['duration']:.0f}s, {s['warmup']:.0f} s warm-up, median of {s['runs']} "
-        f"interleaved runs; each server one uvicorn worker; {TOKEN_SAMPLE} distinct sessions per server."
+        f"interleaved runs; each server one process (one uvicorn worker; Better Auth one Node process); "
+        f"{TOKEN_SAMPLE} distinct sessions per server. `/api/private` answers `hello <email>`; "
+        "`/api/auth/session` and Better Auth's `/api/auth/get-session` answer the session and user as JSON."
     )
     add("")
-    add("| server | req/s | p50 ms | p99 ms | vs floor | errors | runs (req/s) |")
-    add("|---|---:|---:|---:|---:|---:|---|")
+    add("| server | path | req/s | p50 ms | p99 ms | vs floor | errors | runs (req/s) |")
+    add("|---|---|---:|---:|---:|---:|---:|---|")
     floor_rps = prot["floor"]["median"]["rps"]
     for entry in prot.values():
         med = entry["median"]
         add(
-            f"| {entry['label']} | {fmt(med['rps'])} | {fmt(med['p50_ms'], 2)} | {fmt(med['p99_ms'], 2)} | "
-            f"{med['rps'] / floor_rps:.2f}x | {med['errors']} | {', '.join(fmt(r['rps']) for r in entry['runs'])} |"
+            f"| {entry['label']} | `{entry.get('path', '/api/private')}` | {fmt(med['rps'])} | "
+            f"{fmt(med['p50_ms'], 2)} | {fmt(med['p99_ms'], 2)} | {med['rps'] / floor_rps:.2f}x | {med['errors']} | "
+            f"{', '.join(fmt(r['rps']) for r in entry['runs'])} |"
         )
     add("")
+    add(f"![req/s and p99 per system]({PLOT.name})")
+    add("")
     ag = prot["authgate_pg"]["median"]["rps"]
-    ratios = [
-        ("authgate Postgres / floor", ag / floor_rps),
-        ("authgate Postgres / fastapi-users database strategy", ag / prot["fau_db"]["median"]["rps"]),
-        ("authgate Postgres / fastapi-users JWT strategy", ag / prot["fau_jwt"]["median"]["rps"]),
-        ("authgate SQLite / floor", prot["authgate_sqlite"]["median"]["rps"] / floor_rps),
-        ("authgate SQLite / authgate Postgres", prot["authgate_sqlite"]["median"]["rps"] / ag),
-    ]
+    ratios = [(name, value) for name, value, _ in session_ratios(prot)]
     add("| ratio (req/s) | value |")
     add("|---|---:|")
     for name, value in ratios:
@@ -1384,18 +1659,26 @@ def render(results: dict[str, Any]) -> str:
         f"{sc['seed_seconds']:.0f} s (generate_series)."
     )
     add("")
-    add("| users (sessions) | protected req/s | protected p99 ms | sign-ins/s | sign-in p99 ms |")
-    add("|---|---:|---:|---:|---:|")
+    add(
+        "| users (sessions stored) | session check req/s | p50 ms | p99 ms | server+Postgres CPU µs/check "
+        "| sign-ins/s | sign-in p99 ms |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|")
     for point in (small, large):
+        per = cpu_per_request(point["protected"])
         add(
             f"| {point['users']:,} ({point['sessions']:,}) | {fmt(point['protected']['rps'])} | "
-            f"{fmt(point['protected']['p99_ms'], 2)} | {fmt(point['signin']['rps'], 1)} | "
+            f"{fmt(point['protected']['p50_ms'], 2)} | {fmt(point['protected']['p99_ms'], 2)} | "
+            f"{fmt(per['total_us']) if per else '-'} | {fmt(point['signin']['rps'], 1)} | "
             f"{fmt(point['signin']['p99_ms'])} |"
         )
+    per_small, per_large = cpu_per_request(small["protected"]), cpu_per_request(large["protected"])
     add(
         f"| large / small | {large['protected']['rps'] / small['protected']['rps']:.2f}x | "
+        f"{large['protected']['p50_ms'] / small['protected']['p50_ms']:.2f}x | "
         f"{large['protected']['p99_ms'] / small['protected']['p99_ms']:.2f}x | "
-        f"{large['signin']['rps'] / small['signin']['rps']:.2f}x | |"
+        + (f"{per_large['total_us'] / per_small['total_us']:.2f}x" if per_small and per_large else "-")
+        + f" | {large['signin']['rps'] / small['signin']['rps']:.2f}x | |"
     )
     add("")
     add(f"Plans at {large['users']:,} users:")
@@ -1441,12 +1724,12 @@ def render(results: dict[str, Any]) -> str:
     add("")
     add(
         "From /proc during each measurement: the server's event-loop thread, its other threads (authgate's"
-        " hash pool, aiosqlite's thread, FastAPI's threadpool), all Postgres backends, wrk, and everything"
-        " else on the machine (`other`: processes that are not part of this benchmark)."
+        " hash pool, aiosqlite's thread, FastAPI's threadpool; Node's helper threads), all Postgres backends,"
+        " Redis, wrk, and everything else on the machine (`other`: processes that are not part of this benchmark)."
     )
     add("")
-    add("| measurement | busy | server loop | server threads | postgres | wrk | other |")
-    add("|---|---:|---:|---:|---:|---:|---:|")
+    add("| measurement | busy | server loop | server threads | postgres | redis | wrk | other |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
     cpu_rows: list[tuple[str, dict[str, float] | None]] = [
         (f"protected, {entry['label']}", entry["median"].get("cpu")) for entry in prot.values()
     ]
@@ -1460,13 +1743,13 @@ def render(results: dict[str, Any]) -> str:
         if cpu:
             add(
                 f"| {name} | {cpu['busy']:.2f} | {cpu['server_loop']:.2f} | {cpu['server_threads']:.2f} | "
-                f"{cpu['postgres']:.2f} | {cpu['wrk']:.2f} | {cpu['other']:.2f} |"
+                f"{cpu['postgres']:.2f} | {cpu.get('redis', 0.0):.2f} | {cpu['wrk']:.2f} | {cpu['other']:.2f} |"
             )
     add("")
     add("CPU per request (microseconds; server = all its threads), robust to other load on the host:")
     add("")
-    add("| measurement | req/s | server µs/req | postgres µs/req | total µs/req |")
-    add("|---|---:|---:|---:|---:|")
+    add("| measurement | req/s | server µs/req | postgres µs/req | redis µs/req | total µs/req |")
+    add("|---|---:|---:|---:|---:|---:|")
     per_request_rows: list[tuple[str, dict[str, Any]]] = [
         (f"protected, {entry['label']}", entry["median"]) for entry in prot.values()
     ]
@@ -1482,10 +1765,10 @@ def render(results: dict[str, Any]) -> str:
         if per:
             add(
                 f"| {name} | {fmt(result['rps'], 1 if result['rps'] < 100 else 0)} | {fmt(per['server_us'])} | "
-                f"{fmt(per['postgres_us'])} | {fmt(per['total_us'])} |"
+                f"{fmt(per['postgres_us'])} | {fmt(per['redis_us'])} | {fmt(per['total_us'])} |"
             )
     if sign.get("raw_argon2_cpu_ms"):
-        add(f"| raw argon2id verify (thread CPU time) | | {fmt(sign['raw_argon2_cpu_ms'] * 1000)} | | |")
+        add(f"| raw argon2id verify (thread CPU time) | | {fmt(sign['raw_argon2_cpu_ms'] * 1000)} | | | |")
     add("")
     noisy = [name for name, cpu in cpu_rows if cpu and cpu["other"] > 0.3]
     if noisy:
@@ -1501,9 +1784,53 @@ def render(results: dict[str, Any]) -> str:
     fau_ratio = ag / prot["fau_db"]["median"]["rps"]
     paced = flood["paced"]["p99_ratio"]
     sat = flood["saturating"]["p99_ratio"]
+    ratio_of = {key: value for _, value, key in session_ratios(prot)}
+    cache_floor = ratio_of.get("authgate_redis_local/floor")
+    vs_ba = ratio_of.get("authgate_pg_session/better_auth")
+    vs_ba_private = ratio_of.get("authgate_pg/better_auth")
+    p99_ratio = large["protected"]["p99_ms"] / small["protected"]["p99_ms"]
     targets = [
         ("protected route on Postgres >= 1.0x the floor", f"{ag / floor_rps:.2f}x", ag / floor_rps >= 1.0),
         ("protected route on Postgres >= 8x fastapi-users (database strategy)", f"{fau_ratio:.2f}x", fau_ratio >= 8),
+        *(
+            [
+                (
+                    "with the session cache (RedisStore, local cache) >= 2x the floor",
+                    f"{cache_floor:.2f}x",
+                    cache_floor >= 2,
+                )
+            ]
+            if cache_floor is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "authgate >= Better Auth on session checks (`/api/auth/session` vs `get-session`, both Postgres)",
+                    f"{vs_ba:.2f}x",
+                    vs_ba >= 1,
+                )
+            ]
+            if vs_ba is not None
+            else []
+        ),
+        *(
+            [
+                (
+                    "... authgate `/api/private` (RequireAuth) vs Better Auth get-session",
+                    f"{vs_ba_private:.2f}x",
+                    vs_ba_private >= 1,
+                )
+            ]
+            if vs_ba_private is not None
+            else []
+        ),
+        (
+            f"session check p99 flat from {small['sessions']:,} to {large['sessions']:,} stored sessions "
+            "(within 1.25x)",
+            f"{p99_ratio:.2f}x",
+            p99_ratio <= 1.25,
+        ),
         ("`/session` p99 during a sign-in flood <= 2x idle (paced load)", f"{paced:.2f}x", paced <= 2),
         ("`/session` p99 during a sign-in flood <= 2x idle (saturating load)", f"{sat:.2f}x", sat <= 2),
         ("sign-in throughput >= 0.8x raw argon2id on both cores", f"{sign['ratio']:.2f}x", sign["ratio"] >= 0.8),
@@ -1531,8 +1858,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     add("| target | measured | |")
     add("|---|---:|---|")
-    for name, value, ok in targets:
-        add(f"| {name} | {value} | {verdict(ok)} |")
+    for name, shown, ok in targets:
+        add(f"| {name} | {shown} | {verdict(ok)} |")
     add("")
     for name, prof in (results.get("profile") or {}).items():
         add(f"### Profile: authgate {name} (py-spy, {prof['samples']} CPU samples, idle excluded, all threads)")
@@ -1555,6 +1882,30 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def session_ratios(prot: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """(name, req/s ratio, the contender keys it divides) for the session-check table."""
+    rps = {key: entry["median"]["rps"] for key, entry in prot.items()}
+    pairs = [
+        ("authgate Postgres / floor", "authgate_pg", "floor"),
+        ("authgate Postgres / fastapi-users database strategy", "authgate_pg", "fau_db"),
+        ("authgate Postgres / fastapi-users JWT strategy", "authgate_pg", "fau_jwt"),
+        ("authgate SQLite / floor", "authgate_sqlite", "floor"),
+        ("authgate SQLite / authgate Postgres", "authgate_sqlite", "authgate_pg"),
+        ("authgate + RedisStore local cache / floor", "authgate_redis_local", "floor"),
+        ("authgate + RedisStore (no local cache) / floor", "authgate_redis", "floor"),
+        ("authgate + RedisStore local cache / authgate Postgres", "authgate_redis_local", "authgate_pg"),
+        ("authgate `/api/auth/session` Postgres / Better Auth get-session", "authgate_pg_session", "better_auth"),
+        ("authgate `/api/private` Postgres / Better Auth get-session", "authgate_pg", "better_auth"),
+        (
+            "authgate `/api/auth/session` + local cache / Better Auth get-session with cookie cache",
+            "authgate_redis_local_session",
+            "better_auth_cc",
+        ),
+        ("Better Auth cookie cache on / off", "better_auth_cc", "better_auth"),
+    ]
+    return [(name, rps[a] / rps[b], f"{a}/{b}") for name, a, b in pairs if a in rps and b in rps]
+
+
 def cpu_targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """The throughput targets restated in CPU per request, which a busy host does not skew."""
     rows: list[tuple[str, str, bool]] = []
@@ -1564,6 +1915,25 @@ def cpu_targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     if floor and ag:
         ratio = floor["total_us"] / ag["total_us"]
         rows.append(("(CPU) floor CPU per request / authgate's (server + Postgres)", f"{ratio:.2f}x", ratio >= 1.0))
+    fau = cpu_per_request(prot["fau_db"]["median"])
+    if fau and ag:
+        ratio = fau["total_us"] / ag["total_us"]
+        rows.append(("(CPU) fastapi-users database strategy CPU per request / authgate's", f"{ratio:.2f}x", ratio >= 8))
+    cached = cpu_per_request(prot["authgate_redis_local"]["median"]) if "authgate_redis_local" in prot else None
+    if floor and cached:
+        ratio = floor["total_us"] / cached["total_us"]
+        rows.append(
+            (
+                "(CPU) floor CPU per request / authgate + local cache's (server + Postgres + Redis)",
+                f"{ratio:.2f}x",
+                ratio >= 2,
+            )
+        )
+    ba = cpu_per_request(prot["better_auth"]["median"]) if "better_auth" in prot else None
+    ag_session = cpu_per_request(prot["authgate_pg_session"]["median"]) if "authgate_pg_session" in prot else None
+    if ba and ag_session:
+        ratio = ba["total_us"] / ag_session["total_us"]
+        rows.append(("(CPU) Better Auth get-session CPU / authgate `/api/auth/session`'s", f"{ratio:.2f}x", ratio >= 1))
     sign = results["signin"]
     per = cpu_per_request(sign["authgate"])
     if per and sign.get("raw_argon2_cpu_ms"):
@@ -1580,6 +1950,74 @@ def cpu_targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         ratio = large["total_us"] / small["total_us"]
         rows.append(("(CPU) sign-in CPU at 1M users / at 10k, within 10%", f"{ratio:.2f}x", ratio <= 1.1))
     return rows
+
+
+SHORT_LABELS = {
+    "floor": "(a) floor: Starlette + asyncpg",
+    "authgate_pg": "(b) authgate, Postgres",
+    "fau_db": "(c) fastapi-users, database",
+    "fau_jwt": "(d) fastapi-users, JWT",
+    "authgate_sqlite": "(e) authgate, SQLite",
+    "authgate_redis_local": "(f) authgate + Redis + local cache",
+    "authgate_redis": "(g) authgate + Redis",
+    "authgate_pg_session": "(b') authgate /session, Postgres",
+    "authgate_redis_local_session": "(f') authgate /session + local cache",
+    "better_auth": "(h) Better Auth get-session",
+    "better_auth_cc": "(i) Better Auth + cookie cache",
+}
+
+
+def make_plot(results: dict[str, Any], path: Path) -> bool:
+    """Two bar charts side by side: session-check req/s and p99 per system (median of the runs)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed; no plot")
+        return False
+    prot = results["protected"]
+    keys = list(prot)
+    labels = [SHORT_LABELS.get(k, prot[k]["label"]) for k in keys]
+    rps = [prot[k]["median"]["rps"] for k in keys]
+    p99 = [prot[k]["median"]["p99_ms"] for k in keys]
+
+    def colour(key: str) -> str:
+        if key == "floor":
+            return "#7f7f7f"
+        if key.startswith("authgate"):
+            return "#1f77b4" if "redis" not in key else "#2ca02c"
+        if key.startswith("better_auth"):
+            return "#d62728"
+        return "#ff7f0e"
+
+    colours = [colour(k) for k in keys]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.45 * len(keys) + 2.2), sharey=True)
+    ypos = list(range(len(keys)))[::-1]
+    left.barh(ypos, rps, color=colours)
+    left.set_yticks(ypos, labels)
+    left.set_xlabel("requests/s (higher is better)")
+    left.axvline(prot["floor"]["median"]["rps"], color="#7f7f7f", linestyle="--", linewidth=1)
+    for y, v in zip(ypos, rps, strict=True):
+        left.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+    left.set_xlim(0, max(rps) * 1.18)
+    right.barh(ypos, p99, color=colours)
+    right.set_xlabel("p99 latency, ms (lower is better)")
+    for y, v in zip(ypos, p99, strict=True):
+        right.text(v, y, f" {v:,.1f}", va="center", fontsize=8)
+    right.set_xlim(0, max(p99) * 1.18)
+    s = results["settings"]
+    fig.suptitle(
+        f"Session check, {s['base_users']:,} users: wrk -c{s['connections']} -d{s['duration']:.0f}s, "
+        f"median of {s['runs']}; one process per server, {results['machine']['cpus']} CPUs shared with Postgres "
+        f"and wrk ({results['started'][:10]})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def update_docs(markdown: str) -> None:
@@ -1621,9 +2059,12 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=str))
     (RESULTS / "latest.md").write_text("# authgate benchmark results\n\n" + markdown + "\n")
+    make_plot(results, RESULTS / PLOT.name)
     print()
     print(markdown)
     if s.update_docs:
+        if make_plot(results, PLOT):
+            log(f"wrote {PLOT.relative_to(ROOT)}")
         update_docs(markdown)
         log(f"updated {DOCS.relative_to(ROOT)}")
     log(f"wrote {RESULTS.relative_to(ROOT)}/latest.md and latest.json; raw wrk output in {RAW.relative_to(ROOT)}/")

@@ -13,8 +13,9 @@
 //   BA_DATABASE_URL   Postgres URL of Better Auth's own database (required)
 //   BA_PORT           port (default 18109)
 //   BA_SECRET         the signing secret (required; the driver signs seeded session cookies with it)
-//   BA_COOKIE_CACHE   "1": session.cookieCache on (signed session_data cookie, 5 min); default off,
-//                     so every get-session reads the database
+//   BA_COOKIE_CACHE   "1": session.cookieCache on (a signed session_data cookie); default off, so
+//                     every get-session reads the database
+//   BA_COOKIE_CACHE_MAX_AGE  the cookie cache's lifetime in seconds (Better Auth's default: 300)
 //   BA_POOL_MAX       pg pool size (default 10, like authgate's pool)
 
 import http from "node:http";
@@ -30,6 +31,7 @@ if (!databaseUrl || !secret) {
 }
 const port = Number(process.env.BA_PORT || 18109);
 const cookieCache = process.env.BA_COOKIE_CACHE === "1";
+const cookieCacheMaxAge = Number(process.env.BA_COOKIE_CACHE_MAX_AGE || 300);
 const baseURL = `http://127.0.0.1:${port}`;
 
 const pool = new pg.Pool({ connectionString: databaseUrl, max: Number(process.env.BA_POOL_MAX || 10) });
@@ -40,7 +42,7 @@ export const auth = betterAuth({
     database: pool,
     emailAndPassword: { enabled: true },
     session: {
-        cookieCache: cookieCache ? { enabled: true, maxAge: 5 * 60 } : { enabled: false },
+        cookieCache: cookieCache ? { enabled: true, maxAge: cookieCacheMaxAge } : { enabled: false },
     },
     rateLimit: { enabled: false },
     telemetry: { enabled: false },

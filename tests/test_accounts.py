@@ -207,7 +207,9 @@ async def test_change_email_takes_effect_only_after_verification(
     mail_client: httpx.AsyncClient, mail_auth: Auth, smtp_server: SMTPServer
 ) -> None:
     await sign_up(mail_client)
-    requested = await mail_client.post("/api/auth/change-email", json={"email": "ann@new.example"}, headers=CLIENT)
+    requested = await mail_client.post(
+        "/api/auth/change-email", json={"email": "ann@new.example", "password": PASSWORD}, headers=CLIENT
+    )
     assert requested.json() == {"verification_sent": True}
     assert (await mail_client.get("/api/auth/session")).json()["user"]["email"] == EMAIL
     await smtp_server.wait_for(1)
@@ -219,7 +221,9 @@ async def test_change_email_takes_effect_only_after_verification(
     assert await mail_auth.store.get_credentials(EMAIL) is None
     taken = await sign_up(mail_client, "bob@example.com")
     assert taken
-    refused = await mail_client.post("/api/auth/change-email", json={"email": "ANN@new.example"}, headers=CLIENT)
+    refused = await mail_client.post(
+        "/api/auth/change-email", json={"email": "ANN@new.example", "password": PASSWORD}, headers=CLIENT
+    )
     assert refused.status_code == 409
 
 

@@ -91,7 +91,8 @@ export interface AccountMethods {
   /** Other sessions end; this one stays. */
   changePassword(input: ChangePasswordInput): Promise<Result<{ success: true }>>;
   /** Email a confirmation link to the new address; the change happens when it is opened. */
-  changeEmail(email: string): Promise<Result<{ verification_sent: true }>>;
+  /** Ask to move the account to `email`; needs the current password (accounts without one: a recent sign-in). */
+  changeEmail(email: string, password?: string): Promise<Result<{ verification_sent: true }>>;
   /** Delete the signed-in user (password needed when the account has one) and sign out. */
   deleteAccount(input?: { password?: string }): Promise<Result<{ deleted: true }>>;
   /** GET /providers, keyed by provider id. */
@@ -184,7 +185,8 @@ export function accountMethods(c: ClientInternals): { mfa: Omit<MfaMethods, "ver
     },
     changePassword: (input) =>
       signedIn("/change-password", "POST", has("success"), { current_password: input.currentPassword, new_password: input.newPassword }),
-    changeEmail: (email) => signedIn("/change-email", "POST", has("verification_sent"), { email }),
+    changeEmail: (email, password) =>
+      signedIn("/change-email", "POST", has("verification_sent"), password === undefined ? { email } : { email, password }),
     async deleteAccount(input = {}) {
       const body = input.password === undefined ? {} : { password: input.password };
       const result = await signedIn("/delete-account", "POST", has<{ deleted: true }>("deleted"), body);

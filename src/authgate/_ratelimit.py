@@ -102,35 +102,27 @@ class RateLimiter:
 
     async def hit(self, limit_name: str, key: str) -> None:
         """Consume one attempt of `limit_name` for `key`; raise `RateLimited` if none is left."""
-        items = self._items(limit_name)
-        if self._storage is None:
-            return
-        identifier = self._identifier(limit_name, key)
-        with self._storage_errors():
-            for item in items:
-                if not await self._strategy.hit(item, identifier):
-                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
+        await self._apply(limit_name, key, "hit")
 
     async def test(self, limit_name: str, key: str) -> None:
         """Raise `RateLimited` if `limit_name` is used up for `key`, without consuming anything."""
-        items = self._items(limit_name)
-        if self._storage is None:
-            return
-        identifier = self._identifier(limit_name, key)
-        with self._storage_errors():
-            for item in items:
-                if not await self._strategy.test(item, identifier):
-                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
+        await self._apply(limit_name, key, "test")
 
     async def reset(self, limit_name: str, key: str) -> None:
         """Forget every attempt counted for `key` under `limit_name`."""
-        items = self._items(limit_name)
+        await self._apply(limit_name, key, "clear")
+
+    async def _apply(self, limit_name: str, key: str, operation: Literal["hit", "test", "clear"]) -> None:
+        items = self._items(limit_name)  # unknown names fail even when limits are off
         if self._storage is None:
             return
         identifier = self._identifier(limit_name, key)
         with self._storage_errors():
             for item in items:
-                await self._strategy.clear(item, identifier)
+                if operation == "clear":
+                    await self._strategy.clear(item, identifier)
+                elif not await getattr(self._strategy, operation)(item, identifier):
+                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
 
     async def close(self) -> None:
         """Release the Redis connections or the memory store's expiry task."""

@@ -62,14 +62,10 @@ class AccountRoutes:
         check_cross_site(call.scope, call.credentials, self.config)
         return await self.auth.authenticate_fresh(call.credentials.token)
 
-    async def _body(self, call: Call) -> dict[str, Any]:
-        check_cross_site(call.scope, call.credentials, self.config)
-        return await read_json_body(call.scope, call.receive)
-
     # -- MFA -------------------------------------------------------------------------------------
 
     async def mfa_verify(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         challenge = string_field(body, "challenge", max_length=256)
         code = string_field(body, "code", max_length=64)
         trust = body.get("trust_device", False)
@@ -137,7 +133,7 @@ class AccountRoutes:
         await send_json(send, 200, {"sent": True})
 
     async def verify_email(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         user = await self.auth.accounts.verify_email(string_field(body, "token", max_length=256))
         await send_json(send, 200, {"user": user.to_json()})
 
@@ -156,13 +152,13 @@ class AccountRoutes:
     # -- passwords -------------------------------------------------------------------------------
 
     async def forgot_password(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         email = string_field(body, "email", max_length=320)
         await self.auth.accounts.forgot_password(email)
         await send_json(send, 200, {"success": True})  # the same for every address
 
     async def reset_password(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         token = string_field(body, "token", max_length=256)
         password = string_field(body, "password", max_length=self.config.passwords.max_length)
         await self.auth.accounts.reset_password(token, password, meta=call.meta())
@@ -192,7 +188,7 @@ class AccountRoutes:
         return current.session.id if current else None
 
     async def change_email_verify(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         token = string_field(body, "token", max_length=256)
         keep = await self._current_session_id(call)
         user = await self.auth.accounts.confirm_email_change(token, keep_session=keep)
@@ -262,7 +258,7 @@ class AccountRoutes:
         await send_json(send, 200, await self.auth.passkeys.authentication_options(origin=call.origin()))
 
     async def passkey_callback(self, call: Call, send: Send) -> None:
-        body = await self._body(call)
+        body = await self.app.guarded_body(call)
         credential = _object_field(body, "credential")
         result = await self.auth.passkeys.sign_in(credential, origin=call.origin(), meta=call.meta())
         await self.app.send_sign_in(send, result, optional_string_field(body, "transport", max_length=16) or "cookie")

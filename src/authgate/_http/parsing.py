@@ -14,7 +14,15 @@ from urllib.parse import parse_qsl
 
 from .._errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["MAX_BODY", "optional_string_field", "read_json_body", "string_field"]
+__all__ = [
+    "MAX_BODY",
+    "body_media_type",
+    "optional_string_field",
+    "parse_json_object",
+    "read_form_body",
+    "read_json_body",
+    "string_field",
+]
 
 MAX_BODY = 64 * 1024
 _MAX_DEPTH = 16

@@ -1,24 +1,12 @@
 // The demo page in Debian's Chromium, against a real `authgate demo` with 3 s access tokens.
 // One journey, step by step, with a screenshot of each step in test-artifacts/js-e2e/.
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
+import { type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { repoRoot, startDemo, uniqueEmail, type DemoServer } from "../server.js";
+import { ARTIFACTS, launchChromium } from "../browser.js";
+import { startDemo, uniqueEmail, type DemoServer } from "../server.js";
 
-const CHROMIUM = process.env.AUTHGATE_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const ARTIFACTS = process.env.AUTHGATE_ARTIFACTS ?? join(repoRoot, "test-artifacts", "js-e2e");
 const PASSWORD = "correct horse battery";
 const ACCESS_TTL = 3;
 
@@ -67,12 +55,8 @@ async function waitForAccessExpiry(page: Page): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (scripts/test.sh does)`);
-  }
-  mkdirSync(ARTIFACTS, { recursive: true });
   server = await startDemo({ accessTtl: ACCESS_TTL });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
 }, 60_000);
 

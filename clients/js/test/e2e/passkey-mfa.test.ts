@@ -6,25 +6,13 @@
 // stands in for the platform authenticator; TOTP codes are computed here (RFC 6238, node:crypto).
 // A screenshot of each step goes to test-artifacts/js-e2e/.
 import { createHmac } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page, type Response } from "playwright-core";
+import { type Browser, type BrowserContext, type CDPSession, type Page, type Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { repoRoot, startDemo, uniqueEmail, type DemoServer } from "../server.js";
+import { ARTIFACTS, launchChromium } from "../browser.js";
+import { startDemo, uniqueEmail, type DemoServer } from "../server.js";
 
-const CHROMIUM = process.env.AUTHGATE_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const ARTIFACTS = process.env.AUTHGATE_ARTIFACTS ?? join(repoRoot, "test-artifacts", "js-e2e");
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "staple battery horse correct";
 
@@ -129,14 +117,10 @@ function linkIn(mail: string): string {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: install it with 'apt-get install -y chromium' (scripts/test.sh does)`);
-  }
-  mkdirSync(ARTIFACTS, { recursive: true });
   // A GitHub app with made-up credentials: enough to list the provider and start its redirect.
   server = await startDemo({ env: { GITHUB_CLIENT_ID: "e2e-github-client", GITHUB_CLIENT_SECRET: "e2e-github-secret" } });
   origin = server.url.replace("127.0.0.1", "localhost");
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   page = await context.newPage();
   page.on("response", (response: Response) => {

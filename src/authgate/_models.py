@@ -24,6 +24,10 @@ class User:
     image: str | None
     created_at: datetime
     updated_at: datetime
+    # Bumped by every credential event (password, email, factor, passkey or provider change). A
+    # session is only created for the version its credential check saw, and trusted-device cookies
+    # name it, so both die with the change. Internal: never serialised.
+    credential_version: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +53,14 @@ class Session:
     last_used_at: datetime | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # When the user last proved a credential in this session (sign-in or step-up). Refresh and
+    # re-issue keep it, so `reauth_window` measures real re-authentication, never token age.
+    auth_time: datetime | None = None
+
+    @property
+    def authenticated_at(self) -> datetime:
+        """The auth time, or the creation time for sessions made before auth times were stored."""
+        return self.auth_time or self.created_at
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +128,9 @@ class RetiredRefresh:
 
     session_id: str
     retired_at: datetime
+    # True only for the token the latest rotation retired: the one a racing tab may still send.
+    # Any older retired token coming back is reuse at once, whatever the grace window.
+    is_latest: bool = False
 
 
 @dataclass(frozen=True, slots=True)

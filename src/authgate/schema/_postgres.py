@@ -164,7 +164,17 @@ _VERIFICATION_MFA_PASSKEYS = (
     "CREATE INDEX idx_authenticators_user_id ON authenticators(user_id)",
 )
 
-# Later steps append here as 4, 5, ...
+# Credential events bump users.credential_version (a session insert names the version its check
+# saw); sessions carry the time of the last re-authentication and the refresh hash the latest
+# rotation retired (the only one a racing tab may still present).
+_CREDENTIAL_VERSION_AUTH_TIME = (
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS credential_version INTEGER NOT NULL DEFAULT 0",
+    """ALTER TABLE sessions
+    ADD COLUMN IF NOT EXISTS auth_time TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS previous_refresh_hash VARCHAR(64)""",
+)
+
+# Later steps append here as 5, 6, ...
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -173,6 +183,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "accounts_auth_events", _ACCOUNTS_EVENTS),
     Migration(3, "verification_mfa_passkeys", _VERIFICATION_MFA_PASSKEYS),
+    Migration(4, "credential_version_auth_time", _CREDENTIAL_VERSION_AUTH_TIME),
 )
 
 
@@ -201,7 +212,8 @@ CREATE TABLE IF NOT EXISTS users (
     email_verified BOOLEAN NOT NULL DEFAULT FALSE,
     image TEXT,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    credential_version INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -214,7 +226,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
     last_used_at TIMESTAMPTZ,
     ip TEXT,
-    user_agent TEXT
+    user_agent TEXT,
+    auth_time TIMESTAMPTZ,
+    previous_refresh_hash VARCHAR(64)
 );
 CREATE INDEX IF NOT EXISTS idx_sessions_token ON sessions(token);
 CREATE INDEX IF NOT EXISTS idx_sessions_refresh_token ON sessions(refresh_token);

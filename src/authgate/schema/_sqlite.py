@@ -127,11 +127,20 @@ _VERIFICATION_MFA_PASSKEYS = (
     "CREATE INDEX idx_authenticators_user_id ON authenticators(user_id)",
 )
 
-# Later steps append here as 4, 5, ...
+# See the Postgres schema: credential events bump the version a session insert must match;
+# sessions keep their last re-authentication and the refresh hash the latest rotation retired.
+_CREDENTIAL_VERSION_AUTH_TIME = (
+    "ALTER TABLE users ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE sessions ADD COLUMN auth_time TEXT",
+    "ALTER TABLE sessions ADD COLUMN previous_refresh_hash TEXT",
+)
+
+# Later steps append here as 5, 6, ...
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users_sessions_retired_refresh", _TABLES),
     Migration(2, "accounts_auth_events", _ACCOUNTS_EVENTS),
     Migration(3, "verification_mfa_passkeys", _VERIFICATION_MFA_PASSKEYS),
+    Migration(4, "credential_version_auth_time", _CREDENTIAL_VERSION_AUTH_TIME),
 )
 
 
@@ -141,8 +150,19 @@ def _if_not_exists(statement: str) -> str:
     )
 
 
+def _with_step_4_columns(statement: str) -> str:
+    # SQLite has no ADD COLUMN IF NOT EXISTS, so the idempotent text creates the tables with step 4's
+    # columns in place (at the end, where the ALTERs put them) instead of altering them.
+    return statement.replace(
+        "    updated_at TEXT NOT NULL\n)", "    updated_at TEXT NOT NULL,\n    credential_version INTEGER NOT NULL DEFAULT 0\n)"
+    ).replace("    user_agent TEXT\n)", "    user_agent TEXT,\n    auth_time TEXT,\n    previous_refresh_hash TEXT\n)")
+
+
 _TABLES_SQL = ";\n\n".join(
-    (*_TABLES, *(_if_not_exists(statement) for statement in (*_ACCOUNTS_EVENTS, *_VERIFICATION_MFA_PASSKEYS)))
+    (
+        *(_with_step_4_columns(statement) for statement in _TABLES),
+        *(_if_not_exists(statement) for statement in (*_ACCOUNTS_EVENTS, *_VERIFICATION_MFA_PASSKEYS)),
+    )
 )
 _VERSION_ROWS = ",\n".join(
     f"    ({m.version}, '{m.name}', strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))" for m in MIGRATIONS

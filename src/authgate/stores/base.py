@@ -41,8 +41,15 @@ class Store(Protocol):
     async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
         """Replace a password hash (rehash on sign-in, password change)."""
 
-    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
-        """Insert a session with the hashes of its access and refresh tokens."""
+    async def create_session(
+        self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
+    ) -> bool:
+        """Insert a session with the hashes of its access and refresh tokens (and `auth_time`).
+
+        With `credential_version`, insert only if the user's version still equals it, checked in
+        the same statement as the insert and serialised with `record_credential_change` (a row
+        lock on the user in SQL): a sign-in whose password check saw the old password can never
+        outlive a password change. False when nothing was inserted."""
 
     async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
         """The session and its user for an access-token hash, in one indexed query. Expired
@@ -70,7 +77,17 @@ class Store(Protocol):
         session, or None when another request rotated first (compare-and-swap lost)."""
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
-        """Where a rotated-away refresh token belonged, and when it was retired."""
+        """Where a rotated-away refresh token belonged, when it was retired, and whether it is the
+        one the session's latest rotation retired (`is_latest`)."""
+
+    async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        """Record a re-authentication (step-up) on a session. True when the session exists."""
+
+    async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
+        """A credential event, in one transaction: bump the user's credential version, delete every
+        verification token of the user (every purpose: reset, email change, verification, MFA and
+        passkey challenges, magic links) and every session but `keep_session_id`. Returns how many
+        sessions went."""
 
     async def delete_session(self, session_id: str) -> bool:
         """Revoke one session. True when it existed."""
@@ -95,6 +112,9 @@ class Store(Protocol):
     async def link_account(self, account: Account) -> None:
         """Link a provider identity to a user; raise `AccountInUse` when the (provider,
         account_id) pair is already linked to anyone."""
+
+    async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
+        """Remove one of the user's provider identities. True when it existed."""
 
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         """The user a provider identity is linked to."""
@@ -136,6 +156,11 @@ class Store(Protocol):
 
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
         """Remove a factor. True when it existed."""
+
+    async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
+        """Atomically turn the user's unconfirmed factor of `kind` (holding exactly `secret`) into a
+        confirmed one whose last used step is `step`. Of concurrent confirmations exactly one gets
+        True, so only one set of recovery codes is ever handed out."""
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
         """Atomically record `step` as the last used TOTP step if it is greater than the stored one.

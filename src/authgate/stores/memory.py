@@ -19,6 +19,7 @@ class _SessionRow:
     session: Session
     token_hash: str
     refresh_hash: str
+    previous_refresh_hash: str | None = None
 
 
 class MemoryStore:
@@ -66,10 +67,16 @@ class MemoryStore:
             self._password_hashes[user_id] = password_hash
             self._users[user_id] = replace(self._users[user_id], updated_at=now)
 
-    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+    async def create_session(
+        self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
+    ) -> bool:
+        user = self._users.get(session.user_id)
+        if user is None or (credential_version is not None and user.credential_version != credential_version):
+            return False
         self._sessions[session.id] = _SessionRow(session, token_hash, refresh_hash)
         self._session_by_token[token_hash] = session.id
         self._session_by_refresh[refresh_hash] = session.id
+        return True
 
     def _joined(self, session_id: str | None) -> tuple[Session, User] | None:
         row = self._sessions.get(session_id) if session_id else None
@@ -103,6 +110,7 @@ class MemoryStore:
         del self._session_by_token[row.token_hash]
         del self._session_by_refresh[row.refresh_hash]
         self._retired[old_refresh_hash] = RetiredRefresh(session_id=session_id, retired_at=now)
+        row.previous_refresh_hash = old_refresh_hash
         row.session = replace(
             row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now
         )
@@ -113,9 +121,25 @@ class MemoryStore:
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
         retired = self._retired.get(refresh_hash)
-        if retired is None or retired.session_id not in self._sessions:
+        row = self._sessions.get(retired.session_id) if retired else None
+        if retired is None or row is None:
             return None
-        return retired
+        return replace(retired, is_latest=row.previous_refresh_hash == refresh_hash)
+
+    async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        row = self._sessions.get(session_id)
+        if row is None:
+            return False
+        row.session = replace(row.session, auth_time=auth_time)
+        return True
+
+    async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
+        user = self._users.get(user_id)
+        if user is not None:
+            self._users[user_id] = replace(user, credential_version=user.credential_version + 1)
+        for token_hash in [h for h, v in self._verifications.items() if v.user_id == user_id]:
+            del self._verifications[token_hash]
+        return await self.delete_user_sessions(user_id, except_session_id=keep_session_id)
 
     async def delete_session(self, session_id: str) -> bool:
         row = self._sessions.pop(session_id, None)
@@ -156,7 +180,8 @@ class MemoryStore:
             for key in [k for k, uid in self._user_id_by_email.items() if uid == user.id]:
                 del self._user_id_by_email[key]
             self._user_id_by_email[email_key] = user.id
-        self._users[user.id] = user
+        # The credential version changes only through record_credential_change.
+        self._users[user.id] = replace(user, credential_version=self._users[user.id].credential_version)
 
     async def delete_user(self, user_id: str) -> bool:
         if user_id not in self._users:
@@ -181,6 +206,13 @@ class MemoryStore:
         if key in self._accounts:
             raise AccountInUse()
         self._accounts[key] = account
+
+    async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
+        account = self._accounts.get((provider, account_id))
+        if account is None or account.user_id != user_id:
+            return False
+        del self._accounts[(provider, account_id)]
+        return True
 
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         account = self._accounts.get((provider, account_id))
@@ -231,6 +263,13 @@ class MemoryStore:
 
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
         return self._factors.pop((user_id, kind), None) is not None
+
+    async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
+        factor = self._factors.get((user_id, kind))
+        if factor is None or factor.confirmed or factor.secret != secret:
+            return False
+        self._factors[(user_id, kind)] = replace(factor, confirmed=True, last_used_step=step)
+        return True
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
         factor = self._factors.get((user_id, "totp"))

@@ -58,23 +58,46 @@ _MIGRATION_TIMEOUT = 3600.0  # hashing a large AuthInGo sessions table may outla
 # Written out in full (no string building), so each statement reads as it runs.
 SESSION_BY_ACCESS_SQL = """\
 SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at, s.ip, s.user_agent,
-    u.email AS u_email, u.name AS u_name, u.email_verified AS u_email_verified, u.image AS u_image,
-    u.created_at AS u_created_at, u.updated_at AS u_updated_at
+    s.auth_time, u.email AS u_email, u.name AS u_name, u.email_verified AS u_email_verified, u.image AS u_image,
+    u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.credential_version AS u_credential_version
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token = $1"""
 SESSION_BY_REFRESH_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.refresh_token = $1")
 SESSION_BY_ID_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.id = $1")
 CREDENTIALS_SQL = """\
-SELECT id, email, name, email_verified, image, created_at, updated_at, password_hash
+SELECT id, email, name, email_verified, image, created_at, updated_at, credential_version, password_hash
 FROM users WHERE email_key = $1"""
+# FOR SHARE on the user row: a concurrent credential change (which updates that row) either commits
+# first, and this insert then re-checks the version and inserts nothing, or waits for this insert,
+# and then deletes the new session with every other one.
+_CREATE_SESSION_SQL = """\
+INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at, last_used_at, ip,
+    user_agent, auth_time)
+SELECT $1, u.id, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM users u
+WHERE u.id = $2 AND ($12::integer IS NULL OR u.credential_version = $12::integer)
+FOR SHARE OF u"""
+_SESSION_COLUMNS = "id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time"
+# One transaction: the version bump, every pending token of every purpose, every other session.
+_CREDENTIAL_CHANGE_SQL = (
+    "UPDATE users SET credential_version = credential_version + 1 WHERE id = $1",
+    "DELETE FROM verification_tokens WHERE user_id = $1",
+    "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2::varchar",
+)
+_RETIRED_SQL = """\
+SELECT r.session_id, r.retired_at, s.previous_refresh_hash = r.token_hash AS is_latest
+FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1"""
+_CONFIRM_FACTOR_SQL = """\
+UPDATE mfa_factors SET confirmed = TRUE, last_used_step = $4
+WHERE user_id = $1 AND kind = $2 AND NOT confirmed AND secret IS NOT DISTINCT FROM $3"""
 # Under READ COMMITTED a racing UPDATE waits for the winner's row lock, then re-checks
 # `refresh_token = $2` against the new row and matches nothing: exactly one rotation wins, and only
 # the winner's CTE inserts the retired hash.
 _ROTATE_SQL = """\
 WITH rotated AS (
-    UPDATE sessions SET token = $3, refresh_token = $4, expires_at = $5, refresh_expires_at = $6, last_used_at = $7
+    UPDATE sessions SET token = $3, refresh_token = $4, expires_at = $5, refresh_expires_at = $6, last_used_at = $7,
+        previous_refresh_hash = $2
     WHERE id = $1 AND refresh_token = $2
-    RETURNING id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent
+    RETURNING id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time
 ), retired AS (
     INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) SELECT $2, id, $7 FROM rotated
 )
@@ -194,6 +217,7 @@ def _user(row: asyncpg.Record, *, prefix: str = "", user_id: str | None = None) 
         image=row[f"{prefix}image"],
         created_at=row[f"{prefix}created_at"],
         updated_at=row[f"{prefix}updated_at"],
+        credential_version=row[f"{prefix}credential_version"],
     )
 
 
@@ -207,6 +231,7 @@ def _session(row: asyncpg.Record) -> Session:
         last_used_at=row["last_used_at"],
         ip=row["ip"],
         user_agent=row["user_agent"],
+        auth_time=row["auth_time"],
     )
 
 
@@ -398,7 +423,8 @@ class PostgresStore:
     async def get_user(self, user_id: str) -> User | None:
         with _unavailable():
             row = await self.pool.fetchrow(
-                "SELECT id, email, name, email_verified, image, created_at, updated_at FROM users WHERE id = $1",
+                "SELECT id, email, name, email_verified, image, created_at, updated_at, credential_version"
+                " FROM users WHERE id = $1",
                 user_id,
             )
         return None if row is None else _user(row)
@@ -409,11 +435,12 @@ class PostgresStore:
                 "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1", user_id, password_hash, now
             )
 
-    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+    async def create_session(
+        self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
+    ) -> bool:
         with _unavailable():
-            await self.pool.execute(
-                "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at,"
-                " last_used_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            status = await self.pool.execute(
+                _CREATE_SESSION_SQL,
                 session.id,
                 session.user_id,
                 token_hash,
@@ -424,7 +451,10 @@ class PostgresStore:
                 session.last_used_at,
                 session.ip,
                 session.user_agent,
+                session.auth_time,
+                credential_version,
             )
+        return _count(status) > 0
 
     async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
         with _unavailable():
@@ -464,10 +494,23 @@ class PostgresStore:
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
         with _unavailable():
-            row = await self.pool.fetchrow(
-                "SELECT session_id, retired_at FROM retired_refresh_tokens WHERE token_hash = $1", refresh_hash
-            )
-        return None if row is None else RetiredRefresh(session_id=row["session_id"], retired_at=row["retired_at"])
+            row = await self.pool.fetchrow(_RETIRED_SQL, refresh_hash)
+        if row is None:
+            return None
+        return RetiredRefresh(row["session_id"], row["retired_at"], is_latest=bool(row["is_latest"]))
+
+    async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        with _unavailable():
+            status = await self.pool.execute("UPDATE sessions SET auth_time = $2 WHERE id = $1", session_id, auth_time)
+        return _count(status) > 0
+
+    async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
+        bump, drop_tokens, drop_sessions = _CREDENTIAL_CHANGE_SQL
+        with _unavailable():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(bump, user_id)
+                await conn.execute(drop_tokens, user_id)
+                return _count(await conn.execute(drop_sessions, user_id, keep_session_id))
 
     async def delete_session(self, session_id: str) -> bool:
         with _unavailable():
@@ -485,8 +528,7 @@ class PostgresStore:
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         with _unavailable():
             rows: Sequence[asyncpg.Record] = await self.pool.fetch(
-                "SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent"
-                " FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",  # noqa: S608
                 user_id,
             )
         return [_session(row) for row in rows]
@@ -536,11 +578,22 @@ class PostgresStore:
                     raise AccountInUse() from None
                 raise
 
+    async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
+        with _unavailable():
+            status = await self.pool.execute(
+                "DELETE FROM accounts WHERE user_id = $1 AND provider = $2 AND account_id = $3",
+                user_id,
+                provider,
+                account_id,
+            )
+        return _count(status) > 0
+
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         with _unavailable():
             row = await self.pool.fetchrow(
-                "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
-                " FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.provider = $1 AND a.account_id = $2",
+                "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at,"
+                " u.credential_version FROM accounts a JOIN users u ON u.id = a.user_id"
+                " WHERE a.provider = $1 AND a.account_id = $2",
                 provider,
                 account_id,
             )
@@ -644,6 +697,10 @@ class PostgresStore:
         with _unavailable():
             status = await self.pool.execute("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2", user_id, kind)
         return _count(status) > 0
+
+    async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
+        with _unavailable():
+            return _count(await self.pool.execute(_CONFIRM_FACTOR_SQL, user_id, kind, secret, step)) > 0
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
         with _unavailable():

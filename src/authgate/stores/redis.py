@@ -44,7 +44,7 @@ logger = logging.getLogger("authgate.redis")
 _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 _RETRY_AFTER = 1.0  # seconds without trying Redis after a failure (a dead Redis must not slow every request)
 _MAX_PENDING = 10_000  # queued invalidations past this become one flush of the whole cache
-_FORMAT = 1
+_FORMAT = 2
 
 # ARGV: key prefix, generation read before the primary lookup, token hash, session id, user id,
 # payload, TTL in ms, refresh expiry (POSIX seconds).
@@ -107,8 +107,9 @@ def _encode(found: Found) -> str:
         {
             "v": _FORMAT,
             "s": [s.id, s.user_id, _iso(s.expires_at), _iso(s.refresh_expires_at), _iso(s.created_at),
-                  _iso(s.last_used_at), s.ip, s.user_agent],
-            "u": [u.id, u.email, u.name, u.email_verified, u.image, _iso(u.created_at), _iso(u.updated_at)],
+                  _iso(s.last_used_at), s.ip, s.user_agent, _iso(s.auth_time)],
+            "u": [u.id, u.email, u.name, u.email_verified, u.image, _iso(u.created_at), _iso(u.updated_at),
+                  u.credential_version],
         },
         separators=(",", ":"),
     )  # fmt: skip
@@ -120,16 +121,16 @@ def _decode(raw: bytes) -> Found | None:
         data = json.loads(raw)
         if data["v"] != _FORMAT:
             return None
-        sid, user_id, expires, refresh_expires, created, last_used, ip, user_agent = data["s"]
-        uid, email, name, verified, image, user_created, user_updated = data["u"]
+        sid, user_id, expires, refresh_expires, created, last_used, ip, user_agent, auth_time = data["s"]
+        uid, email, name, verified, image, user_created, user_updated, credential_version = data["u"]
         session = Session(
             id=sid, user_id=user_id, expires_at=_time(expires), refresh_expires_at=_time(refresh_expires),
             created_at=_time(created), last_used_at=_time(last_used) if last_used is not None else None,
-            ip=ip, user_agent=user_agent,
+            ip=ip, user_agent=user_agent, auth_time=_time(auth_time) if auth_time is not None else None,
         )  # fmt: skip
         user = User(
             id=uid, email=email, name=name, email_verified=bool(verified), image=image,
-            created_at=_time(user_created), updated_at=_time(user_updated),
+            created_at=_time(user_created), updated_at=_time(user_updated), credential_version=int(credential_version),
         )  # fmt: skip
     except (ValueError, TypeError, KeyError):
         return None
@@ -426,16 +427,21 @@ class RedisStore:
 
     # -- writes that end or change sessions: primary first, then invalidate ----------------------
 
-    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+    async def create_session(
+        self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
+    ) -> bool:
         generation = await self._generation()
-        await self.primary.create_session(session, token_hash=token_hash, refresh_hash=refresh_hash)
-        if generation is None:
-            return
+        created = await self.primary.create_session(
+            session, token_hash=token_hash, refresh_hash=refresh_hash, credential_version=credential_version
+        )
+        if generation is None or not created:
+            return created
         # Write-through: the first check on any instance is then a hit. The user row is read after
         # the insert; the generation read before it discards the fill if anything was revoked since.
         user = await self.primary.get_user(session.user_id)
         if user is not None:
             await self._fill(token_hash, (session, user), generation)
+        return True
 
     async def rotate_refresh(
         self,
@@ -467,6 +473,18 @@ class RedisStore:
             return await self.primary.delete_user_sessions(user_id, except_session_id=except_session_id)
         finally:
             await self._invalidate(users=[user_id])
+
+    async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
+        try:
+            return await self.primary.record_credential_change(user_id, keep_session_id=keep_session_id)
+        finally:
+            await self._invalidate(users=[user_id])
+
+    async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        try:
+            return await self.primary.set_session_auth_time(session_id, auth_time)
+        finally:
+            await self._invalidate(sessions=[session_id])
 
     async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
         deleted = -1  # unknown until the primary answers: invalidate if it raised
@@ -521,6 +539,9 @@ class RedisStore:
     async def link_account(self, account: Account) -> None:
         await self.primary.link_account(account)
 
+    async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
+        return await self.primary.unlink_account(user_id, provider, account_id)
+
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         return await self.primary.get_user_by_account(provider, account_id)
 
@@ -556,6 +577,9 @@ class RedisStore:
 
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
         return await self.primary.delete_mfa_factor(user_id, kind)
+
+    async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
+        return await self.primary.confirm_mfa_factor(user_id, kind, secret=secret, step=step)
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
         return await self.primary.advance_totp_step(user_id, step)

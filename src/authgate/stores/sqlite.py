@@ -33,14 +33,24 @@ _MEMORY = ":memory:"
 # Written out in full (no string building), so each statement reads as it runs.
 _SESSION_BY_ACCESS_SQL = """\
 SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at, s.ip, s.user_agent,
-    u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at
+    s.auth_time, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.credential_version
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token = ?"""
 _SESSION_BY_REFRESH_SQL = _SESSION_BY_ACCESS_SQL.replace("s.token = ?", "s.refresh_token = ?")
 _SESSION_BY_ID_SQL = _SESSION_BY_ACCESS_SQL.replace("s.token = ?", "s.id = ?")
 _SESSION_SQL = """\
-SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent
+SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time
 FROM sessions WHERE id = ?"""
+_USER_COLUMNS = "id, email, name, email_verified, image, created_at, updated_at, credential_version"
+# BEGIN IMMEDIATE serialises writers, so the version check and the insert are one atomic step
+# against a concurrent credential change (see the Postgres store for the row-lock version).
+_CREATE_SESSION_SQL = """\
+INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at, last_used_at, ip,
+    user_agent, auth_time)
+SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND (? IS NULL OR credential_version = ?)"""
+_RETIRED_SQL = """\
+SELECT r.session_id, r.retired_at, s.previous_refresh_hash = r.token_hash
+FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?"""
 # rowid breaks created_at ties in insertion order, as the memory store's stable sort does.
 _EVENTS_SQL = """\
 SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail
@@ -120,7 +130,7 @@ def _unavailable() -> Iterator[None]:
 
 
 def _session(row: Iterable[Any]) -> Session:
-    sid, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent = row
+    sid, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time = row
     return Session(
         id=sid,
         user_id=user_id,
@@ -130,11 +140,12 @@ def _session(row: Iterable[Any]) -> Session:
         last_used_at=_dt(last_used_at),
         ip=ip,
         user_agent=user_agent,
+        auth_time=_dt(auth_time),
     )
 
 
 def _user(row: Iterable[Any]) -> User:
-    uid, email, name, email_verified, image, created_at, updated_at = row
+    uid, email, name, email_verified, image, created_at, updated_at, credential_version = row
     return User(
         id=uid,
         email=email,
@@ -143,6 +154,7 @@ def _user(row: Iterable[Any]) -> User:
         image=image,
         created_at=_req_dt(created_at),
         updated_at=_req_dt(updated_at),
+        credential_version=int(credential_version),
     )
 
 
@@ -341,15 +353,14 @@ class SQLiteStore:
 
     async def get_credentials(self, email_key: str) -> StoredCredentials | None:
         row = await self._fetchone(
-            "SELECT id, email, name, email_verified, image, created_at, updated_at, password_hash FROM users"
-            " WHERE email_key = ?",
+            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE email_key = ?",  # noqa: S608
             (email_key,),
         )
-        return None if row is None else (_user(row[:7]), row[7])
+        return None if row is None else (_user(row[:8]), row[8])
 
     async def get_user(self, user_id: str) -> User | None:
         row = await self._fetchone(
-            "SELECT id, email, name, email_verified, image, created_at, updated_at FROM users WHERE id = ?", (user_id,)
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)  # noqa: S608
         )
         return None if row is None else _user(row)
 
@@ -359,14 +370,14 @@ class SQLiteStore:
                 "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", (password_hash, _ts(now), user_id)
             )
 
-    async def create_session(self, session: Session, *, token_hash: str, refresh_hash: str) -> None:
+    async def create_session(
+        self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
+    ) -> bool:
         async with self._write() as conn:
-            await conn.execute(
-                "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at, created_at,"
-                " last_used_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            cursor = await conn.execute(
+                _CREATE_SESSION_SQL,
                 (
                     session.id,
-                    session.user_id,
                     token_hash,
                     refresh_hash,
                     _ts(session.expires_at),
@@ -375,15 +386,20 @@ class SQLiteStore:
                     None if session.last_used_at is None else _ts(session.last_used_at),
                     session.ip,
                     session.user_agent,
+                    None if session.auth_time is None else _ts(session.auth_time),
+                    session.user_id,
+                    credential_version,
+                    credential_version,
                 ),
             )
+            return cursor.rowcount > 0
 
     async def _joined(self, sql: str, value: str) -> tuple[Session, User] | None:
         row = await self._fetchone(sql, (value,))
         if row is None:
             return None
-        session = _session(row[:8])
-        return session, _user((session.user_id, *row[8:]))
+        session = _session(row[:9])
+        return session, _user((session.user_id, *row[9:]))
 
     async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
         return await self._joined(_SESSION_BY_ACCESS_SQL, token_hash)
@@ -408,13 +424,14 @@ class SQLiteStore:
         async with self._write(transaction=True) as conn:
             cursor = await conn.execute(
                 "UPDATE sessions SET token = ?, refresh_token = ?, expires_at = ?, refresh_expires_at = ?,"
-                " last_used_at = ? WHERE id = ? AND refresh_token = ?",
+                " last_used_at = ?, previous_refresh_hash = ? WHERE id = ? AND refresh_token = ?",
                 (
                     token_hash,
                     refresh_hash,
                     _ts(expires_at),
                     _ts(refresh_expires_at),
                     _ts(now),
+                    old_refresh_hash,
                     session_id,
                     old_refresh_hash,
                 ),
@@ -429,10 +446,23 @@ class SQLiteStore:
             return _session(next(iter(rows)))
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
-        row = await self._fetchone(
-            "SELECT session_id, retired_at FROM retired_refresh_tokens WHERE token_hash = ?", (refresh_hash,)
-        )
-        return None if row is None else RetiredRefresh(session_id=row[0], retired_at=_req_dt(row[1]))
+        row = await self._fetchone(_RETIRED_SQL, (refresh_hash,))
+        return None if row is None else RetiredRefresh(row[0], _req_dt(row[1]), is_latest=bool(row[2]))
+
+    async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute("UPDATE sessions SET auth_time = ? WHERE id = ?", (_ts(auth_time), session_id))
+            return cursor.rowcount > 0
+
+    async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
+        async with self._write(transaction=True) as conn:
+            await conn.execute("UPDATE users SET credential_version = credential_version + 1 WHERE id = ?", (user_id,))
+            await conn.execute("DELETE FROM verification_tokens WHERE user_id = ?", (user_id,))
+            cursor = await conn.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)",
+                (user_id, keep_session_id, keep_session_id),
+            )
+            return cursor.rowcount
 
     async def delete_session(self, session_id: str) -> bool:
         async with self._write() as conn:
@@ -449,7 +479,7 @@ class SQLiteStore:
 
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         rows = await self._fetch(
-            "SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent"
+            "SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time"
             " FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid",
             (user_id,),
         )
@@ -504,9 +534,17 @@ class SQLiteStore:
                     raise AccountInUse() from None
                 raise
 
+    async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM accounts WHERE user_id = ? AND provider = ? AND account_id = ?",
+                (user_id, provider, account_id),
+            )
+            return cursor.rowcount > 0
+
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         row = await self._fetchone(
-            "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at"
+            "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at, u.credential_version"
             " FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.provider = ? AND a.account_id = ?",
             (provider, account_id),
         )
@@ -614,6 +652,15 @@ class SQLiteStore:
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
         async with self._write() as conn:
             cursor = await conn.execute("DELETE FROM mfa_factors WHERE user_id = ? AND kind = ?", (user_id, kind))
+            return cursor.rowcount > 0
+
+    async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE mfa_factors SET confirmed = 1, last_used_step = ?"
+                " WHERE user_id = ? AND kind = ? AND NOT confirmed AND secret IS ?",
+                (step, user_id, kind, secret),
+            )
             return cursor.rowcount > 0
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:

@@ -30,6 +30,7 @@ class SoftAuthenticator:
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.credential_id = os.urandom(32)
         self.sign_count = 0
+        self.user_handle: str | None = None  # the server's user.id, learnt at create()
 
     def _cose_key(self) -> bytes:
         numbers = self.key.public_key().public_numbers()
@@ -41,6 +42,7 @@ class SoftAuthenticator:
 
     def create(self, options: dict[str, Any], *, origin: str, rp_id: str | None = None) -> dict[str, Any]:
         """navigator.credentials.create() for the server's options."""
+        self.user_handle = options["user"]["id"]
         rp_hash = hashlib.sha256((rp_id or options["rp"]["id"]).encode()).digest()
         attested = bytes(16) + struct.pack(">H", len(self.credential_id)) + self.credential_id + self._cose_key()
         auth_data = rp_hash + bytes([0x45]) + struct.pack(">I", self.sign_count) + attested  # UP, UV, AT
@@ -59,12 +61,22 @@ class SoftAuthenticator:
         }
 
     def get(
-        self, options: dict[str, Any], *, origin: str, rp_id: str | None = None, sign_count: int | None = None
+        self,
+        options: dict[str, Any],
+        *,
+        origin: str,
+        rp_id: str | None = None,
+        sign_count: int | None = None,
+        user_verified: bool = True,
+        user_handle: str | bool | None = True,
     ) -> dict[str, Any]:
-        """navigator.credentials.get(); the counter advances unless `sign_count` forces one."""
+        """navigator.credentials.get(); the counter advances unless `sign_count` forces one.
+        `user_verified=False` sets UP without UV (a key that only checks presence);
+        `user_handle` True sends the handle learnt at create(), or a given value, or None."""
         self.sign_count = self.sign_count + 1 if sign_count is None else sign_count
         rp_hash = hashlib.sha256((rp_id or options["rpId"]).encode()).digest()
-        auth_data = rp_hash + bytes([0x05]) + struct.pack(">I", self.sign_count)  # UP, UV
+        flags = 0x05 if user_verified else 0x01  # UP and UV, or UP alone
+        auth_data = rp_hash + bytes([flags]) + struct.pack(">I", self.sign_count)
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
         return {
@@ -75,7 +87,7 @@ class SoftAuthenticator:
                 "clientDataJSON": b64url(client_data),
                 "authenticatorData": b64url(auth_data),
                 "signature": b64url(signature),
-                "userHandle": None,
+                "userHandle": self.user_handle if user_handle is True else (user_handle or None),
             },
             "clientExtensionResults": {},
         }

@@ -249,6 +249,8 @@ async def enable_email_mfa(client: httpx.AsyncClient, auth: Auth, smtp_server: S
     await smtp_server.wait_for(1)
     await client.post("/api/auth/verify-email", json={"token": token_in(smtp_server.messages[0])}, headers=CLIENT)
     assert (await client.post("/api/auth/mfa/email/enable", headers=CLIENT)).json() == {"enabled": True}
+    await smtp_server.wait_for(2)  # a credential event: the verified address is told
+    assert smtp_server.messages[1]["Subject"] == "A second sign-in factor was turned on"
     client.cookies.clear()
 
 
@@ -264,8 +266,8 @@ async def test_email_otp_sign_in(mail_client: httpx.AsyncClient, mail_auth: Auth
     first = await mail_client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     challenge = first.json()
     assert challenge["mfa_required"] is True and challenge["methods"] == ["email"]
-    await smtp_server.wait_for(2)
-    code = code_in(smtp_server.messages[1])
+    await smtp_server.wait_for(3)
+    code = code_in(smtp_server.messages[2])
     verified = await mail_client.post(
         "/api/auth/mfa/verify", json={"challenge": challenge["challenge"], "code": code}, headers=CLIENT
     )
@@ -286,9 +288,9 @@ async def test_email_otp_is_bound_to_its_challenge(
     second = (
         await mail_client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     ).json()
-    await smtp_server.wait_for(3)
-    first_code = code_in(smtp_server.messages[1])
-    second_code = code_in(smtp_server.messages[2])
+    await smtp_server.wait_for(4)
+    first_code = code_in(smtp_server.messages[2])
+    second_code = code_in(smtp_server.messages[3])
     if first_code != second_code:
         crossed = await mail_client.post(
             "/api/auth/mfa/verify", json={"challenge": second["challenge"], "code": first_code}, headers=CLIENT

@@ -100,6 +100,10 @@ async def fastapi_client(auth: Auth) -> AsyncIterator[httpx.AsyncClient]:
     async def me(user: User = Depends(auth.current_user)) -> dict[str, str]:
         return {"email": user.email}
 
+    @app.post("/api/me")
+    async def update_me(user: User = Depends(auth.current_user)) -> dict[str, str]:
+        return {"email": user.email}
+
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN) as client:
         yield client
 
@@ -108,9 +112,12 @@ async def test_fastapi_dependency_answers_like_require_auth(fastapi_client: http
     anonymous = await fastapi_client.get("/api/me", headers=CLIENT)
     assert anonymous.status_code == 401 and anonymous.json()["detail"]["kind"] == "Unauthenticated"
     await fastapi_client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
-    no_header = await fastapi_client.get("/api/me")
+    # A page load (GET) passes with the cookie alone; a write needs the header, like RequireAuth.
+    navigated = await fastapi_client.get("/api/me")
+    assert navigated.status_code == 200 and navigated.json() == {"email": EMAIL}
+    no_header = await fastapi_client.post("/api/me")
     assert no_header.status_code == 403 and no_header.json()["detail"]["kind"] == "MissingCSRF"
-    ok = await fastapi_client.get("/api/me", headers=CLIENT)
+    ok = await fastapi_client.post("/api/me", headers=CLIENT)
     assert ok.status_code == 200 and ok.json() == {"email": EMAIL}
 
 
@@ -132,6 +139,7 @@ def test_public_api_is_pinned() -> None:
         "ForbiddenOrigin", "InvalidCheck", "InvalidRefreshToken", "InvalidRequest", "MFAChallenge", "MFAOptions",
         "MethodNotAllowed", "MissingCSRF", "NotFound", "OAuthAccountNotLinked", "OAuthCallbackError", "PasskeyInUse",
         "PasskeyOptions", "PasswordOptions", "PayloadTooLarge", "RateLimitOptions", "RateLimited",
+        "ReauthenticationRequired",
         "RefreshInProgress", "RefreshTokenReuse", "RequestMeta", "RequireAuth", "ServiceUnavailable", "Session",
         "SessionExpired", "SessionOptions", "SignInResult", "Tokens", "Unauthenticated", "UnsupportedMediaType",
         "User", "Verification", "normalize_email",

@@ -66,7 +66,8 @@ async def test_full_redirect_dance_creates_user_and_session(
         assert any(c.startswith("authgate_oauth=;") and "Max-Age=0" in c for c in cookies)
         assert any(c.startswith("authgate_session=") for c in cookies)
         session = (await client.get("/api/auth/session")).json()
-        assert session["user"]["email"] == "alice@example.test" and session["user"]["email_verified"] is True
+        # The provider is not trusted for linking, so its email_verified claim is not taken over.
+        assert session["user"]["email"] == "alice@example.test" and session["user"]["email_verified"] is False
         user_id = session["user"]["id"]
         client.cookies.clear()
         again = await full_sign_in(client, network, "alice")  # a returning account signs in as the same user

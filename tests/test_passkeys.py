@@ -18,7 +18,7 @@ async def registered(client: httpx.AsyncClient) -> SoftAuthenticator:
     await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     options = (await client.post("/api/auth/passkey/register/options", headers=CLIENT)).json()
     assert options["rp"]["id"] == "testserver"
-    assert options["authenticatorSelection"]["userVerification"] == "preferred"
+    assert options["authenticatorSelection"]["userVerification"] == "required"  # UV: a passkey is two factors
     device = SoftAuthenticator()
     verified = await client.post(
         "/api/auth/passkey/register/verify",

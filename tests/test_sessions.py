@@ -96,14 +96,24 @@ async def test_session_route_needs_no_client_header(client: httpx.AsyncClient) -
     assert response.json()["user"]["email"] == EMAIL
 
 
-async def test_protected_route_requires_header_then_session(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/api/private", headers=CLIENT)).json()["kind"] == "Unauthenticated"
+async def test_protected_route_writes_need_header_then_session(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/private", headers=CLIENT)).json()["kind"] == "Unauthenticated"
     await sign_up(client)
-    refused = await client.get("/api/private")
+    refused = await client.post("/api/private")
     assert refused.status_code == 403 and refused.json()["kind"] == "MissingCSRF"
-    assert (await client.get("/api/private", headers={**CLIENT, "Origin": "https://evil.example"})).status_code == 403
-    allowed = await client.get("/api/private", headers=CLIENT)
+    assert (await client.post("/api/private", headers={**CLIENT, "Origin": "https://evil.example"})).status_code == 403
+    allowed = await client.post("/api/private", headers=CLIENT)
     assert allowed.status_code == 200 and allowed.text == f"hello {EMAIL}"
+
+
+async def test_protected_page_load_passes_with_the_cookie_alone(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/private")).json()["kind"] == "Unauthenticated"
+    await sign_up(client)
+    # A browser navigating to the page (even from another site: SameSite=Lax sends the cookie on
+    # top-level GETs only) sends no custom header; reading changes nothing, so it passes.
+    navigated = await client.get("/api/private", headers={"Sec-Fetch-Site": "cross-site"})
+    assert navigated.status_code == 200 and navigated.text == f"hello {EMAIL}"
+    assert (await client.head("/api/private")).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
 """The account lifecycle: email verification, forgot/reset/change password, change email, delete.
 
-Every token is single-use, short-lived, stored hashed and bound to its user and purpose. A reset
-link also carries a fingerprint of the password hash it was issued against, so it dies the moment
-the password changes by any route.
+Every token is single-use, short-lived, stored hashed and bound to its user and purpose, and dies
+with any credential event (`AccountSecurity.credential_changed`). A reset link also carries a
+fingerprint of the password hash it was issued against. With `sign_up_conflict="email"` (quiet
+mode) every route that could tell whether an address has an account does the variable work after
+answering. An unverified address can always be reclaimed by its mailbox owner: a password reset
+of an unverified account verifies it and removes whatever anyone else attached to it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ._errors import Configuration, CredentialsSignin, EmailInUse, InvalidRequest, Verification
+from ._emails import normalize_email
+from ._errors import AuthError, Configuration, EmailInUse, InvalidRequest, Verification
 from ._models import AuthSession, RequestMeta, User
 from ._verification import Verifications
 
@@ -72,16 +77,28 @@ class AccountFlows:
 
     def deliver_later(self, message: EmailMessage) -> None:
         """Send in the background, so the answer takes as long whether or not an email goes out."""
+        self.run_later(self.deliver(message), what=f"sending an email to {message.to}")
+
+    def run_later(self, work: Coroutine[object, object, object], *, what: str) -> None:
+        """Run `work` after the answer: whatever differs between an address with an account and one
+        without (lookups, token writes, mail, a mail outage) must not change what the caller sees."""
 
         async def run() -> None:
             try:
-                await self.deliver(message)
-            except Exception:  # nobody is waiting for this answer; log and move on
-                logger.exception("authgate: sending an email to %s failed", message.to)
+                await work
+            except AuthError as error:  # a limit, an outage: nobody is waiting for this answer
+                logger.warning("authgate: %s failed: %s", what, error.message)
+            except Exception:
+                logger.exception("authgate: %s failed", what)
 
         task = asyncio.create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def idle(self) -> None:
+        """Wait for the background work started so far (tests, and a graceful shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     # -- email verification ------------------------------------------------------------------------
 
@@ -99,6 +116,31 @@ class AccountFlows:
         link = f"{self.api_url}/verify-email?{urlencode({'token': raw})}"
         await self.deliver(verification_message(user.email, link))
 
+    def resend_verification(self, email: str) -> None:
+        """A new verification link for an unverified account, asked for without a session (the first
+        link expired before the owner could sign in). Same answer for every address."""
+        try:
+            email_key = self.auth.email_key(email)
+        except InvalidRequest:
+            return
+
+        async def send() -> None:
+            found = await self.auth.store.get_credentials(email_key)
+            if found is not None and not found[0].email_verified:
+                await self.send_verification(found[0])
+
+        self.run_later(send(), what="resending a verification link")
+
+    async def tell_existing_owner(self, user: User) -> None:
+        """Someone signed up with a taken address: tell its owner instead of the caller. An owner who
+        never verified it gets a link to claim the account (a password reset, see reset_password)."""
+        from .mail import existing_account_message, unverified_account_message
+
+        if user.email_verified:
+            await self.deliver(existing_account_message(user.email, self.app_url))
+            return
+        await self.deliver(unverified_account_message(user.email, await self._reset_link(user)))
+
     async def verify_email(self, raw: str | None) -> User:
         token = await self.tokens.consume(raw, VERIFY_EMAIL)
         user = await self.auth.store.get_user(token.user_id or "")
@@ -112,94 +154,117 @@ class AccountFlows:
     # -- passwords -------------------------------------------------------------------------------
 
     async def forgot_password(self, email: str) -> None:
-        """Always succeeds from the caller's view; emails a reset link when the account exists."""
-        from ._engine import normalize_email
+        """Always succeeds from the caller's view; emails a reset link when the account exists. The
+        lookup, the token write and the mail happen after the answer, so timing tells nothing."""
         from .mail import password_reset_message
 
         try:
-            _, email_key = normalize_email(email)
+            email_key = self.auth.email_key(email)
         except InvalidRequest:
             return
         await self.auth.rate_limit("forgot_password_per_email", email_key)
-        found = await self.auth.store.get_credentials(email_key)
-        if found is None:
-            return
-        user, password_hash = found
+
+        async def send() -> None:
+            found = await self.auth.store.get_credentials(email_key)
+            if found is not None:
+                await self.deliver(password_reset_message(found[0].email, await self._reset_link(found[0])))
+
+        self.run_later(send(), what="sending a reset link")
+
+    async def _reset_link(self, user: User) -> str:
+        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
+        password_hash = found[1] if found is not None else None
         await self.auth.store.delete_verifications(user.id, RESET_PASSWORD)
         raw = await self.tokens.issue(
             RESET_PASSWORD, user_id=user.id, lifetime=self.config.accounts.reset_lifetime,
             data={"pw": _fingerprint(password_hash)},
         )  # fmt: skip
-        link = f"{self.app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
-        self.deliver_later(password_reset_message(user.email, link))
+        return f"{self.app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
 
     async def reset_password(self, raw: str | None, new_password: str, *, meta: RequestMeta | None) -> User:
-        """Set a new password from a reset link and revoke every session and reset link."""
+        """Set a new password from a reset link; a credential event ends every session and link.
+
+        The link proves the mailbox. For an account whose address was never verified that makes
+        this the account's recovery: the address becomes verified, and every factor, passkey and
+        provider identity that someone attached before the mailbox owner arrived is removed."""
         await self.auth.check_new_password(new_password)
         token = await self.tokens.consume(raw, RESET_PASSWORD)
         user = await self.auth.store.get_user(token.user_id or "")
         if user is None:
             raise Verification()
-        found = await self.auth.store.get_credentials(self._email_key(user))
+        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
         if found is None or (token.data or {}).get("pw") != _fingerprint(found[1]):
             raise Verification()  # the password changed since this link was sent
-        await self._set_password(user, new_password, keep_session=None, meta=meta, reason="password_reset")
+        store = self.auth.store
+        await store.set_password_hash(user.id, await self.auth.hasher.hash(new_password), now=self.config.clock())
+        if user.email_verified:
+            await self.auth.security.credential_changed(user, "password_reset", keep_session=None, meta=meta)
+            return user
+        removed = await self._remove_sign_in_methods(user)
+        user = replace(user, email_verified=True, updated_at=self.config.clock())
+        await store.update_user(user)
+        await self.auth.security.credential_changed(user, "account_recovered", keep_session=None, meta=meta, **removed)
         return user
+
+    async def _remove_sign_in_methods(self, user: User) -> dict[str, Any]:
+        store = self.auth.store
+        factors = [f.kind for f in await store.list_mfa_factors(user.id)]
+        for kind in factors:
+            await store.delete_mfa_factor(user.id, kind)
+        await store.replace_recovery_codes(user.id, [], now=self.config.clock())
+        passkeys = [a.credential_id for a in await store.list_authenticators(user.id)]
+        for credential_id in passkeys:
+            await store.delete_authenticator(user.id, credential_id)
+        accounts = await store.list_accounts(user.id)
+        for account in accounts:
+            await store.unlink_account(user.id, account.provider, account.account_id)
+        return {"factors_removed": len(factors), "passkeys_removed": len(passkeys), "accounts_unlinked": len(accounts)}
 
     async def change_password(
         self, current: AuthSession, current_password: str, new_password: str, *, meta: RequestMeta | None
     ) -> None:
-        """Needs the current password; revokes every other session."""
+        """Needs the current password (the step-up proof); ends every other session."""
         await self.auth.check_new_password(new_password)
-        await self.require_password(current.user, current_password)
-        await self._set_password(current.user, new_password, keep_session=current.session.id, meta=meta,
-                                 reason="password_change")  # fmt: skip
-
-    async def _set_password(
-        self, user: User, new_password: str, *, keep_session: str | None, meta: RequestMeta | None, reason: str
-    ) -> None:
+        await self.auth.security.reauthenticate(current, password=current_password)
         store = self.auth.store
-        await store.set_password_hash(user.id, await self.auth.hasher.hash(new_password), now=self.config.clock())
-        await store.delete_verifications(user.id, RESET_PASSWORD)
-        revoked = await store.delete_user_sessions(user.id, except_session_id=keep_session)
-        await self.auth._audit(reason, user_id=user.id, meta=meta, sessions_revoked=revoked)
-
-    async def require_password(self, user: User, password: str) -> None:
-        """Re-authentication for sensitive operations: the current password must match. Attempts
-        count against the account's sign-in limit, so a stolen session cannot guess without end."""
-        email_key = self._email_key(user)
-        await self.auth.rate_limit("sign_in_per_account", email_key)
-        found = await self.auth.store.get_credentials(email_key)
-        stored = found[1] if found else None
-        ok, _ = await self.auth.hasher.verify(stored, password)
-        if not ok or stored is None:
-            raise CredentialsSignin("Current password is wrong")
-
-    def _email_key(self, user: User) -> str:
-        from ._engine import normalize_email
-
-        return normalize_email(user.email)[1]
+        await store.set_password_hash(current.user.id, await self.auth.hasher.hash(new_password),
+                                      now=self.config.clock())  # fmt: skip
+        await self.auth.security.credential_changed(
+            current.user, "password_change", keep_session=current.session.id, meta=meta
+        )
 
     # -- email change ----------------------------------------------------------------------------
 
-    async def request_email_change(self, current: AuthSession, new_email: str, password: str | None) -> None:
-        """Email a link to the new address; nothing changes until it is followed. Needs the
-        password (or a recent sign-in): a stolen session alone must not move the account away."""
-        from ._engine import normalize_email
+    async def request_email_change(
+        self, current: AuthSession, new_email: str, password: str | None, code: str | None = None
+    ) -> None:
+        """Email a link to the new address; nothing changes until it is followed. Needs step-up: a
+        stolen session alone must not move the account away. In quiet mode a taken address gets the
+        same answer as a free one (and no link)."""
         from .mail import email_change_message
 
         display, email_key = normalize_email(new_email)
-        await self.reauthenticate(current, password)
-        if await self.auth.store.get_credentials(email_key) is not None:
-            raise EmailInUse()
+        await self.auth.security.require_step_up(current, password=password, code=code)
         await self.auth.rate_limit("email_verification_per_user", current.user.id)
-        await self.auth.store.delete_verifications(current.user.id, CHANGE_EMAIL)
-        raw = await self.tokens.issue(
-            CHANGE_EMAIL, user_id=current.user.id, lifetime=self.config.accounts.verification_lifetime,
-            data={"email": display, "email_key": email_key, "old_email": current.user.email},
-        )  # fmt: skip
-        link = f"{self.api_url}/change-email/verify?{urlencode({'token': raw})}"
-        await self.deliver(email_change_message(display, link))
+
+        async def send() -> None:
+            if await self.auth.store.get_credentials(email_key) is not None:
+                if quiet:
+                    return
+                raise EmailInUse()
+            await self.auth.store.delete_verifications(current.user.id, CHANGE_EMAIL)
+            raw = await self.tokens.issue(
+                CHANGE_EMAIL, user_id=current.user.id, lifetime=self.config.accounts.verification_lifetime,
+                data={"email": display, "email_key": email_key, "old_email": current.user.email},
+            )  # fmt: skip
+            link = f"{self.api_url}/change-email/verify?{urlencode({'token': raw})}"
+            await self.deliver(email_change_message(display, link))
+
+        quiet = self.config.accounts.sign_up_conflict == "email"
+        if quiet:
+            self.run_later(send(), what="an email change")
+        else:
+            await send()
 
     async def confirm_email_change(self, raw: str | None, *, keep_session: str | None = None) -> User:
         """Switch to the new address; tell the old one; end every other session and reset link."""
@@ -212,24 +277,18 @@ class AccountFlows:
             raise Verification()
         changed = replace(user, email=str(data["email"]), email_verified=True, updated_at=self.config.clock())
         await self.auth.store.update_user(changed, email_key=str(data["email_key"]))
-        await self.auth.store.delete_verifications(user.id, RESET_PASSWORD)
-        revoked = await self.auth.store.delete_user_sessions(user.id, except_session_id=keep_session)
+        # The old address hears about it below; the credential event ends every other session and
+        # every pending link (a reset mailed to the old address must not undo the change).
+        await self.auth.security.credential_changed(changed, "email_change", keep_session=keep_session, notify=False)
         self.deliver_later(email_changed_notice(user.email, changed.email, self.app_url))
-        await self.auth._audit("email_change", user_id=user.id, sessions_revoked=revoked)
         return changed
-
-    async def reauthenticate(self, current: AuthSession, password: str | None) -> None:
-        """The password for accounts that have one; otherwise a sign-in within `reauth_window`."""
-        found = await self.auth.store.get_credentials(self._email_key(current.user))
-        if found is not None and found[1] is not None:
-            await self.require_password(current.user, password or "")
-        elif self.config.clock() - current.session.created_at > self.config.sessions.reauth_window:
-            raise CredentialsSignin("Sign in again to do this")
 
     # -- deletion --------------------------------------------------------------------------------
 
-    async def delete_account(self, current: AuthSession, password: str | None, *, meta: RequestMeta | None) -> None:
-        """Needs the password (or, for accounts without one, a sign-in in the last 10 minutes)."""
-        await self.reauthenticate(current, password)
+    async def delete_account(
+        self, current: AuthSession, password: str | None, *, meta: RequestMeta | None, code: str | None = None
+    ) -> None:
+        """Needs step-up: the password or a factor code, or a re-authentication within `reauth_window`."""
+        await self.auth.security.require_step_up(current, password=password, code=code)
         await self.auth.store.delete_user(current.user.id)
-        await self.auth._audit("delete_account", user_id=current.user.id, meta=meta)
+        await self.auth.audit("delete_account", user_id=current.user.id, meta=meta)

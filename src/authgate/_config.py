@@ -118,6 +118,11 @@ class PasskeyOptions:
     rp_name: str = "authgate"
     origins: tuple[str, ...] = ()
     challenge_lifetime: timedelta = timedelta(minutes=5)
+    # A passkey counts as multi-factor only when the authenticator verified the user (PIN or
+    # biometrics, the UV flag). False: keys that only check presence are refused. True: they are
+    # accepted as one factor, so a user with a second factor (or MFAOptions(required=True)) is
+    # asked for it after the passkey, as after a password.
+    allow_presence_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from email_validator import EmailNotValidError, validate_email
 
 from ._config import (
     AccountOptions,
@@ -25,6 +22,7 @@ from ._config import (
     SessionOptions,
     utc_now,
 )
+from ._emails import normalize_email
 from ._errors import (
     AccessDenied,
     AuthError,
@@ -49,6 +47,7 @@ if TYPE_CHECKING:
     from ._oauth import OAuthFlow
     from ._passkeys import PasskeyFlow
     from ._ratelimit import RateLimiter, RateLimitOptions
+    from ._security import AccountSecurity
     from .mail import EmailSender
     from .mfa import MFAChallenge, MFAFlow
     from .providers import OAuthProvider
@@ -57,26 +56,7 @@ __all__ = ["Auth", "normalize_email"]
 
 logger = logging.getLogger("authgate")
 
-_MAX_EMAIL = 254
 _MAX_NAME = 255
-
-
-def normalize_email(email: str) -> tuple[str, str]:
-    """Validate an address; return (display form, lookup key).
-
-    The key is NFKC + case-folded, so `Ann@Example.com`, `ann@example.com` and the full-width
-    form of the same letters are one account: a look-alike cannot register beside the real user.
-    """
-    trimmed = email.strip()
-    if not trimmed or len(trimmed) > _MAX_EMAIL:
-        raise InvalidRequest("email: must be a valid email address", field="email")
-    try:
-        # Syntax only (deliverability is what email verification proves). `test_environment`
-        # admits RFC 6761's `.test` domain, which test suites and staging providers use.
-        display = validate_email(trimmed, check_deliverability=False, test_environment=True).normalized
-    except EmailNotValidError:
-        raise InvalidRequest("email: must be a valid email address", field="email") from None
-    return display, unicodedata.normalize("NFKC", display).casefold()
 
 
 class Auth:
@@ -144,7 +124,7 @@ class Auth:
         if strategy == "database":
             if store is None:
                 raise Configuration("the database session strategy needs a store")
-            self.sessions: DatabaseSessions | JWTSessions = DatabaseSessions(self.config, store, self._audit)
+            self.sessions: DatabaseSessions | JWTSessions = DatabaseSessions(self.config, store, self.audit)
         else:
             self.sessions = JWTSessions(self.config, self.callbacks)
         self.hasher = PasswordHasher(self.config.passwords.algorithm, workers=self.config.passwords.hash_workers)
@@ -180,6 +160,16 @@ class Auth:
     @property
     def has_store(self) -> bool:
         return self._store is not None
+
+    @property
+    def uses_database_sessions(self) -> bool:
+        """True with the database strategy (sessions in the store, revocable at once)."""
+        return isinstance(self.sessions, DatabaseSessions)
+
+    @staticmethod
+    def email_key(email: str) -> str:
+        """The lookup key of an address (see `normalize_email`)."""
+        return normalize_email(email)[1]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -275,6 +265,13 @@ class Auth:
         return MFAFlow(self)
 
     @cached_property
+    def security(self) -> AccountSecurity:
+        """Credential events and step-up re-authentication (DESIGN section 9), in one place."""
+        from ._security import AccountSecurity
+
+        return AccountSecurity(self)
+
+    @cached_property
     def passkeys(self) -> PasskeyFlow:
         """WebAuthn registration and sign-in."""
         from ._passkeys import PasskeyFlow
@@ -306,7 +303,7 @@ class Auth:
 
     # -- audit -----------------------------------------------------------------------------------
 
-    async def _audit(
+    async def audit(
         self,
         event_type: str,
         *,
@@ -380,7 +377,7 @@ class Auth:
             updated_at=now,
         )
         await store.create_user(user, email_key=email_key, password_hash=password_hash)
-        await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
+        await self.audit("create_user", user_id=user.id, meta=meta, method="credentials")
         return await self.start_session(user, meta, method="credentials")
 
     async def sign_up_quietly(
@@ -389,26 +386,33 @@ class Auth:
         """`sign_up_conflict="email"`: the same answer whether or not the address has an account.
         A new user gets a verification link and no session; an existing owner gets an email
         saying someone tried to sign up with their address."""
-        from .mail import existing_account_message
-
         await self.rate_limit("sign_up_per_ip", _ip_key(meta))
         display_email, email_key = normalize_email(email)
+        if name is not None and len(name) > _MAX_NAME:
+            raise InvalidRequest(f"name: at most {_MAX_NAME} characters", field="name")
         await self.check_new_password(password)
         store = self.store
         await self.open()
         password_hash = await self.hasher.hash(password)  # spend the hash either way: same timing
-        existing = await store.get_credentials(email_key)
-        if existing is not None:
-            self.accounts.deliver_later(existing_account_message(existing[0].email, self.accounts.app_url))
-            return
-        now = self.config.clock()
-        user = User(str(uuid.uuid4()), display_email, (name or "").strip(), False, None, now, now)
-        try:
-            await store.create_user(user, email_key=email_key, password_hash=password_hash)
-        except EmailInUse:
-            return  # lost a race to another sign-up of the same address: same quiet answer
-        await self._audit("create_user", user_id=user.id, meta=meta, method="credentials")
-        await self.accounts.send_verification(user)
+
+        # Everything that differs between a new and a taken address (the lookup, the user and token
+        # writes, which mail goes out, a mail outage) happens after the answer: the caller sees the
+        # same status, body and timing either way.
+        async def finish() -> None:
+            existing = await store.get_credentials(email_key)
+            if existing is not None:
+                await self.accounts.tell_existing_owner(existing[0])
+                return
+            now = self.config.clock()
+            user = User(str(uuid.uuid4()), display_email, (name or "").strip(), False, None, now, now)
+            try:
+                await store.create_user(user, email_key=email_key, password_hash=password_hash)
+            except EmailInUse:
+                return  # lost a race to another sign-up of the same address
+            await self.audit("create_user", user_id=user.id, meta=meta, method="credentials")
+            await self.accounts.send_verification(user)
+
+        self.accounts.run_later(finish(), what="quiet sign-up")
 
     async def sign_in(
         self,
@@ -436,19 +440,22 @@ class Auth:
         await self.open()
         found = await store.get_credentials(email_key) if email_key else None
         user, stored_hash = found if found else (None, None)
-        device = self.mfa.trusted_device(trusted_device, user.id) if user else None
+        device = self.mfa.trusted_device(trusted_device, user) if user else None
         account_key = f"{email_key}|device:{device}" if device else (email_key or "invalid-email")
         # Reserve the attempt before verifying: a check-then-count would let every request
         # already in flight through, so parallel guesses could overshoot the limit.
         await self.rate_limit("sign_in_per_account", account_key)
         ok, upgraded_hash = await self.hasher.verify(stored_hash, password)
         if not ok or user is None:
-            await self._audit("sign_in_failed", user_id=user.id if user else None, meta=meta, email=email[:254])
+            await self.audit("sign_in_failed", user_id=user.id if user else None, meta=meta, email=email[:254])
             raise CredentialsSignin()
         if upgraded_hash is not None:
             await store.set_password_hash(user.id, upgraded_hash, now=self.config.clock())
         if self._needs_verified_email and not user.email_verified:
-            raise AccessDenied("Verify your email address before signing in")
+            # The password is right, so this is the owner (or whoever registered the address): a
+            # fresh link lets the mailbox owner finish, however old the first one is.
+            self.accounts.run_later(self.accounts.send_verification(user), what="verification link")
+            raise AccessDenied("Verify your email address before signing in; we sent you a new link")
         if device is None:
             methods = await self.mfa.methods_for(user)
             if methods:
@@ -460,10 +467,10 @@ class Auth:
     ) -> SignInResult:
         """Run the `sign_in` callback, then create the session with the configured strategy."""
         if self.callbacks.sign_in is not None and not await self.callbacks.sign_in(user, account, profile):
-            await self._audit("sign_in_failed", user_id=user.id, meta=meta, method=method, reason="callback")
+            await self.audit("sign_in_failed", user_id=user.id, meta=meta, method=method, reason="callback")
             raise AccessDenied()
         result = await self.sessions.start(user, meta)
-        await self._audit("sign_in", user_id=user.id, session_id=result.session.id, meta=meta, method=method)
+        await self.audit("sign_in", user_id=user.id, session_id=result.session.id, meta=meta, method=method)
         return result
 
     async def authenticate(self, access_token: str | None) -> AuthSession:
@@ -497,7 +504,7 @@ class Auth:
         session = await self.sessions.revoke(access_token=access_token, refresh_token=refresh_token)
         if session is None:
             return False
-        await self._audit("sign_out", user_id=session.user_id, session_id=session.id, meta=meta)
+        await self.audit("sign_out", user_id=session.user_id, session_id=session.id, meta=meta)
         return True
 
     def _require_database_sessions(self) -> Store:
@@ -518,7 +525,7 @@ class Auth:
         sessions = await self.list_sessions(user_id)
         if not any(s.id == session_id for s in sessions) or not await store.delete_session(session_id):
             return False
-        await self._audit("session_revoked", user_id=user_id, session_id=session_id, reason="user")
+        await self.audit("session_revoked", user_id=user_id, session_id=session_id, reason="user")
         return True
 
     async def revoke_other_sessions(self, user_id: str, current_session_id: str) -> int:
@@ -527,7 +534,7 @@ class Auth:
         await self.open()
         revoked = await store.delete_user_sessions(user_id, except_session_id=current_session_id)
         if revoked:
-            await self._audit("session_revoked", user_id=user_id, reason="others", count=revoked)
+            await self.audit("session_revoked", user_id=user_id, reason="others", count=revoked)
         return revoked
 
 

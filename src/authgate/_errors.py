@@ -25,6 +25,7 @@ __all__ = [
     "PasskeyInUse",
     "PayloadTooLarge",
     "RateLimited",
+    "ReauthenticationRequired",
     "RefreshInProgress",
     "RefreshTokenReuse",
     "ServiceUnavailable",
@@ -202,3 +203,12 @@ class Verification(AuthError):
     kind = "Verification"
     status_code = 400
     message = "This link or code is invalid or has expired"
+
+
+class ReauthenticationRequired(AuthError):
+    """Adding or removing a credential or factor needs a recent re-authentication: send the password
+    (or a code of an existing factor) with the request, or call /reauthenticate first."""
+
+    kind = "ReauthenticationRequired"
+    status_code = 403
+    message = "Confirm it is you: enter your password or a code from your authenticator"

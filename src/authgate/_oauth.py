@@ -3,9 +3,14 @@ encrypted cookie bound to the browser and the provider, then account resolution.
 
 Linking rules: a returning provider identity signs in as its user; a new identity whose email
 belongs to nobody creates a user; one whose email belongs to an existing user is linked only when
-the provider is configured as trusted for linking AND says the email is verified. Otherwise
-`OAuthAccountNotLinked`: silently merging on an unverified email hands the account to whoever
-registers that address at a sloppy provider.
+the provider is configured as trusted for linking AND says the email is verified AND the existing
+account's address is verified. Otherwise `OAuthAccountNotLinked`: silently merging on an unverified
+email hands the account to whoever registers that address at a sloppy provider.
+
+`email_verified` on a user comes only from our own verification or from a provider trusted for
+linking with a verified claim: a user created through an untrusted provider starts unverified, so
+it can never receive a merge, and a password reset by the mailbox owner removes its identities.
+Linking a provider to a signed-in user needs step-up and is a credential event.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from ._emails import normalize_email
 from ._errors import (
     AccessDenied,
     AccountInUse,
@@ -85,10 +91,17 @@ class OAuthFlow:
         *,
         redirect_uri: str,
         callback_url: str,
-        link_user: User | None = None,
+        link_session: AuthSession | None = None,
+        password: str | None = None,
+        code: str | None = None,
     ) -> OAuthStart:
-        """Build the authorization URL and the checks that the callback must find again."""
+        """Build the authorization URL and the checks that the callback must find again. With
+        `link_session` the provider is linked to that signed-in user (after step-up)."""
         provider = self.provider(provider_id)
+        link_user = None
+        if link_session is not None:
+            link_session = await self.auth.security.require_step_up(link_session, password=password, code=code)
+            link_user = link_session.user
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)
         nonce = secrets.token_urlsafe(32) if provider.uses_nonce else None
@@ -163,9 +176,14 @@ class OAuthFlow:
         if link_user_id is not None and (current is None or current.user.id != link_user_id):
             raise InvalidCheck("The account link was started by another session")
         user, account = await self._resolve_user(provider, profile, link_user_id, meta)
+        if link_user_id is not None and current is not None:
+            await self.auth.security.credential_changed(
+                user, "account_linked", keep_session=current.session.id, meta=meta, provider=provider.id
+            )
+            user = await self.auth.store.get_user(user.id) or user  # its new credential version
         target = str(checks["callback_url"])
         # Linking happens inside a session that already passed its second factor.
-        if link_user_id is None and self.auth.mfa.trusted_device(trusted_device, user.id) is None:
+        if link_user_id is None and self.auth.mfa.trusted_device(trusted_device, user) is None:
             methods = await self.auth.mfa.methods_for(user)
             if methods:
                 return await self.auth.mfa.challenge(user, methods, meta), target
@@ -190,8 +208,6 @@ class OAuthFlow:
             return linked_user, await self._link(linked_user, account, meta)
         if not profile.email:
             raise OAuthCallbackError("The provider did not share an email address")
-        from ._engine import normalize_email
-
         try:
             display_email, email_key = normalize_email(profile.email)
         except InvalidRequest:
@@ -203,14 +219,16 @@ class OAuthFlow:
             # attacker who registered the victim's email first (with a password they know) would
             # inherit the victim's provider sign-in ("pre-hijacking").
             if not (provider.trusted_for_linking and profile.email_verified and owner.email_verified):
-                await self.auth._audit("sign_in_failed", user_id=owner.id, meta=meta, reason="account_not_linked")
+                await self.auth.audit("sign_in_failed", user_id=owner.id, meta=meta, reason="account_not_linked")
                 raise OAuthAccountNotLinked()
             return owner, await self._link(owner, account, meta)
         user = User(
             id=str(uuid.uuid4()),
             email=display_email,
             name=(profile.name or "")[:255],
-            email_verified=profile.email_verified,
+            # Only a provider trusted for linking vouches for an address; anything else is proved
+            # by our own verification (or a password reset) before it counts.
+            email_verified=provider.trusted_for_linking and profile.email_verified,
             image=profile.image,
             created_at=now,
             updated_at=now,
@@ -219,8 +237,34 @@ class OAuthFlow:
             await store.create_user(user, email_key=email_key, password_hash=None)
         except EmailInUse:
             raise OAuthAccountNotLinked() from None  # registered a moment ago by someone else
-        await self.auth._audit("create_user", user_id=user.id, meta=meta, method=provider.id)
+        await self.auth.audit("create_user", user_id=user.id, meta=meta, method=provider.id)
         return user, await self._link(user, account, meta)
+
+    async def unlink(
+        self,
+        current: AuthSession,
+        provider_id: str,
+        account_id: str,
+        *,
+        password: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Remove a provider identity from the signed-in user (step-up; a credential event). The last
+        way to sign in cannot be removed: an account with no password keeps at least one identity."""
+        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        store = self.auth.store
+        accounts = await store.list_accounts(current.user.id)
+        if not any(a.provider == provider_id and a.account_id == account_id for a in accounts):
+            raise NotFound("No such linked account")
+        found = await store.get_credentials(self.auth.email_key(current.user.email))
+        has_password = found is not None and found[1] is not None
+        if not has_password and len(accounts) == 1 and not await store.list_authenticators(current.user.id):
+            raise InvalidRequest("this is the account's only way to sign in; set a password or add a passkey first")
+        if not await store.unlink_account(current.user.id, provider_id, account_id):
+            raise NotFound("No such linked account")
+        await self.auth.security.credential_changed(
+            current.user, "account_unlinked", keep_session=current.session.id, provider=provider_id
+        )
 
     async def _link(self, user: User, account: Account, meta: RequestMeta | None) -> Account:
         linked = Account(user.id, account.provider, account.account_id, account.created_at)
@@ -228,7 +272,7 @@ class OAuthFlow:
             await self.auth.store.link_account(linked)
         except AccountInUse:
             raise OAuthAccountNotLinked("This provider account is already linked to another user") from None
-        await self.auth._audit("link_account", user_id=user.id, meta=meta, provider=account.provider)
+        await self.auth.audit("link_account", user_id=user.id, meta=meta, provider=account.provider)
         return linked
 
 

@@ -1,5 +1,7 @@
-"""Passkeys (goauth's passkey sequence) with py_webauthn: registration for a signed-in user,
-discoverable-credential sign-in, single-use expiring challenges, sign counter checked.
+"""Passkeys (goauth's passkey sequence) with py_webauthn: registration for a signed-in user (after
+step-up, a credential event), discoverable-credential sign-in, single-use expiring challenges, sign
+counter checked, user verification (UV) required for a passkey to count as multi-factor, and the
+assertion's `userHandle` checked against the credential's owner (WebAuthn L2, section 7.2).
 
 The challenge travels inside the browser's signed clientDataJSON, so the server finds the stored
 challenge by hashing the one the authenticator signed; a challenge is consumed on first use.
@@ -28,12 +30,13 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from ._errors import Verification
-from ._models import Authenticator, RequestMeta, SignInResult, User
+from ._errors import NotFound, Verification
+from ._models import Authenticator, AuthSession, RequestMeta, SignInResult
 from ._verification import Verifications
 
 if TYPE_CHECKING:
     from ._engine import Auth
+    from .mfa import MFAChallenge
 
 __all__ = ["PasskeyFlow"]
 
@@ -77,12 +80,23 @@ class PasskeyFlow:
         self.options = auth.config.passkeys
         self.tokens = Verifications(auth)
 
+    @property
+    def _user_verification(self) -> UserVerificationRequirement:
+        if self.options.allow_presence_only:
+            return UserVerificationRequirement.PREFERRED
+        return UserVerificationRequirement.REQUIRED
+
     def relying_party(self, origin: str) -> tuple[str, list[str]]:
         """(rp_id, accepted origins): configured, or the app's own origin."""
         rp_id = self.options.rp_id or urlsplit(origin).hostname or "localhost"
         return rp_id, list(self.options.origins) or [origin]
 
-    async def registration_options(self, user: User, *, origin: str) -> dict[str, Any]:
+    async def registration_options(
+        self, current: AuthSession, *, origin: str, password: str | None = None, code: str | None = None
+    ) -> dict[str, Any]:
+        """Start adding a passkey; needs step-up (a stolen session alone adds no passkey)."""
+        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        user = current.user
         rp_id, _ = self.relying_party(origin)
         existing = await self.auth.store.list_authenticators(user.id)
         options = generate_registration_options(
@@ -93,7 +107,7 @@ class PasskeyFlow:
             user_display_name=user.name or user.email,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED,
+                user_verification=self._user_verification,
             ),
             exclude_credentials=[PublicKeyCredentialDescriptor(id=_unb64url(a.credential_id)) for a in existing],
         )
@@ -103,7 +117,11 @@ class PasskeyFlow:
         result: dict[str, Any] = json.loads(options_to_json(options))
         return result
 
-    async def register(self, user: User, credential: dict[str, Any], name: str | None, *, origin: str) -> Authenticator:
+    async def register(
+        self, current: AuthSession, credential: dict[str, Any], name: str | None, *, origin: str
+    ) -> Authenticator:
+        current = await self.auth.security.require_step_up(current)
+        user = current.user
         challenge = _signed_challenge(credential)
         token = await self.tokens.consume(challenge, REGISTER)
         if token.user_id != user.id:
@@ -112,7 +130,7 @@ class PasskeyFlow:
         try:
             verified = verify_registration_response(
                 credential=credential, expected_challenge=_unb64url(challenge), expected_rp_id=rp_id,
-                expected_origin=origins,
+                expected_origin=origins, require_user_verification=not self.options.allow_presence_only,
             )  # fmt: skip
         except (InvalidRegistrationResponse, ValueError, TypeError, KeyError) as error:
             raise Verification(f"The passkey could not be verified: {error}") from None
@@ -130,21 +148,37 @@ class PasskeyFlow:
             backed_up=verified.credential_backed_up,
         )
         await self.auth.store.add_authenticator(authenticator)  # PasskeyInUse for a duplicate
-        await self.auth._audit("passkey_added", user_id=user.id, credential=authenticator.credential_id[:16])
+        await self.auth.security.credential_changed(
+            user, "passkey_added", keep_session=current.session.id, credential=authenticator.credential_id[:16]
+        )
         return authenticator
+
+    async def remove(
+        self, current: AuthSession, credential_id: str, *, password: str | None = None, code: str | None = None
+    ) -> None:
+        """Remove one of the user's passkeys (needs step-up; a credential event)."""
+        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        if not await self.auth.store.delete_authenticator(current.user.id, credential_id):
+            raise NotFound("No such passkey")
+        await self.auth.security.credential_changed(
+            current.user, "passkey_removed", keep_session=current.session.id, credential=credential_id[:16]
+        )
 
     async def authentication_options(self, *, origin: str) -> dict[str, Any]:
         rp_id, _ = self.relying_party(origin)
-        options = generate_authentication_options(rp_id=rp_id, user_verification=UserVerificationRequirement.PREFERRED)
+        options = generate_authentication_options(rp_id=rp_id, user_verification=self._user_verification)
         await self.tokens.issue(
             SIGN_IN, user_id=None, lifetime=self.options.challenge_lifetime, raw=_b64url(options.challenge)
         )
         result: dict[str, Any] = json.loads(options_to_json(options))
         return result
 
-    async def sign_in(self, credential: dict[str, Any], *, origin: str, meta: RequestMeta | None) -> SignInResult:
-        """Verify an assertion and start a session. Passkeys are phishing-resistant on their own,
-        so no second factor follows, and password lockouts do not apply."""
+    async def sign_in(
+        self, credential: dict[str, Any], *, origin: str, meta: RequestMeta | None, trusted_device: str | None = None
+    ) -> SignInResult | MFAChallenge:
+        """Verify an assertion and start a session. A user-verified passkey is two factors in one
+        (something you have, unlocked by something you know or are), so no second factor follows.
+        A presence-only key (when allowed at all) is one factor, like a password."""
         challenge = _signed_challenge(credential)
         await self.tokens.consume(challenge, SIGN_IN)
         credential_id = credential.get("id")
@@ -154,12 +188,18 @@ class PasskeyFlow:
         stored = await self.auth.store.get_authenticator(credential_id)
         if stored is None:
             raise Verification("This passkey is not registered")
+        # Usernameless sign-in identified nobody beforehand, so the handle must be there and name
+        # the credential's owner (WebAuthn L2, 7.2 step 6).
+        user_handle = (credential.get("response") or {}).get("userHandle")
+        if not isinstance(user_handle, str) or user_handle != _b64url(stored.user_id.encode()):
+            raise Verification("The passkey does not belong to this account")
         rp_id, origins = self.relying_party(origin)
         try:
             verified = verify_authentication_response(
                 credential=credential, expected_challenge=_unb64url(challenge), expected_rp_id=rp_id,
                 expected_origin=origins, credential_public_key=stored.public_key,
                 credential_current_sign_count=stored.sign_count,
+                require_user_verification=not self.options.allow_presence_only,
             )  # fmt: skip
         except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError):
             raise Verification("The passkey could not be verified") from None
@@ -171,6 +211,10 @@ class PasskeyFlow:
         user = await self.auth.store.get_user(stored.user_id)
         if user is None:
             raise Verification()
+        if not verified.user_verified and self.auth.mfa.trusted_device(trusted_device, user) is None:
+            methods = await self.auth.mfa.methods_for(user)
+            if methods:
+                return await self.auth.mfa.challenge(user, methods, meta)
         return await self.auth.start_session(user, meta, method="passkey")
 
     @staticmethod

@@ -56,6 +56,10 @@ class RateLimitOptions:
     # Every password attempt on one account (sign-in and re-authentication), reserved before the
     # hash so parallel guesses cannot overshoot; NIST SP 800-63B asks for at most 100 failures.
     sign_in_per_account: str = "10/minute;100/day"
+    # Re-authentication of a signed-in user (step-up, change password), counted per user in its own
+    # bucket: strangers failing sign-ins cannot lock the owner out of it, and only someone holding
+    # the user's session can spend it.
+    reauth_per_user: str = "10/minute;100/day"
     sign_up_per_ip: str = "10/hour"
     # Enforced by the OTP challenge itself (a try counter stored with it); carried here so that
     # every limit is configured in one place.
@@ -73,6 +77,7 @@ class RateLimitOptions:
 LIMIT_NAMES = (
     "sign_in_per_ip",
     "sign_in_per_account",
+    "reauth_per_user",
     "sign_up_per_ip",
     "otp_per_user",
     "forgot_password_per_email",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from ._config import AuthConfig
-from ._errors import InvalidRefreshToken, RefreshTokenReuse, SessionExpired, Unauthenticated
+from ._errors import CredentialsSignin, InvalidRefreshToken, RefreshTokenReuse, SessionExpired, Unauthenticated
 from ._hooks import Callbacks
 from ._jwe import InvalidJWE, JWECodec
 from ._models import AuthSession, RequestMeta, Session, SignInResult, Tokens, User
@@ -64,10 +64,17 @@ class DatabaseSessions:
             last_used_at=now,
             ip=meta.ip if meta else None,
             user_agent=((meta.user_agent or "")[:_MAX_USER_AGENT] or None) if meta else None,
+            auth_time=now,  # every session starts from a credential check
         )
-        await self.store.create_session(
-            session, token_hash=hash_token(access_token), refresh_hash=hash_token(refresh_token)
+        created = await self.store.create_session(
+            session,
+            token_hash=hash_token(access_token),
+            refresh_hash=hash_token(refresh_token),
+            credential_version=user.credential_version,
         )
+        if not created:
+            # The password, factor or passkey this sign-in was checked against changed meanwhile.
+            raise CredentialsSignin("Your sign-in details changed while signing in; sign in again")
         tokens = Tokens(access_token, refresh_token, session.expires_at, session.refresh_expires_at)
         return SignInResult(user=user, session=session, tokens=tokens)
 
@@ -116,7 +123,8 @@ class DatabaseSessions:
         retired = await self.store.get_retired_refresh(refresh_hash)
         if retired is None:
             raise InvalidRefreshToken()
-        if self.config.clock() - retired.retired_at <= grace:
+        # Only the token the latest rotation retired can be a racing tab; an older one is theft.
+        if retired.is_latest and self.config.clock() - retired.retired_at <= grace:
             current = await self.store.get_session(retired.session_id)
             if current is None:
                 raise InvalidRefreshToken()
@@ -132,6 +140,8 @@ class DatabaseSessions:
         raise RefreshTokenReuse()
 
     async def revoke(self, *, access_token: str | None, refresh_token: str | None) -> Session | None:
+        """End the session behind any token of it: the current access or refresh token, or a
+        refresh token a racing refresh has just retired (sign-out must not lose that race)."""
         for token, lookup in (
             (access_token, self.store.get_session_by_token),
             (refresh_token, self.store.get_session_by_refresh),
@@ -140,7 +150,20 @@ class DatabaseSessions:
                 found = await lookup(hash_token(token))
                 if found is not None and await self.store.delete_session(found[0].id):
                     return found[0]
+        if refresh_token is not None and looks_like_token(refresh_token):
+            retired = await self.store.get_retired_refresh(hash_token(refresh_token))
+            if retired is not None:
+                current = await self.store.get_session(retired.session_id)
+                if current is not None and await self.store.delete_session(retired.session_id):
+                    return current[0]
         return None
+
+
+# Claims the security rules rest on: when the session began (the absolute lifetime counts from
+# it) and when the user last proved a credential (step-up). Named as in OIDC where one exists.
+_SESSION_START = "session_start"
+_AUTH_TIME = "auth_time"
+_PINNED = (_SESSION_START, _AUTH_TIME)
 
 
 def _iso(moment: datetime) -> str:
@@ -162,12 +185,25 @@ class JWTSessions:
     def max_age(self) -> timedelta:
         return self.config.sessions.refresh_lifetime
 
+    def _expiry(self, session_start: float, now: float) -> float:
+        # A cookie lives `max_age` past its last issue, never past the absolute lifetime counted from
+        # sign-in: re-issue slides the first, never the second.
+        absolute = session_start + self.config.sessions.absolute_lifetime.total_seconds()
+        return min(now + self.max_age.total_seconds(), absolute)
+
     async def _issue(self, claims: dict[str, Any], user: User | None) -> tuple[str, dict[str, Any]]:
         if self.callbacks.jwt is not None:
-            claims = await self.callbacks.jwt(dict(claims), user)
-        now = self.config.clock()
-        token = self.codec.encode(claims, max_age=int(self.max_age.total_seconds()), now=now.timestamp())
+            pinned = {k: claims[k] for k in _PINNED}
+            # The callback may add claims, never move the times the security rules rest on.
+            claims = {**await self.callbacks.jwt(dict(claims), user), **pinned}
+        now = self.config.clock().timestamp()
+        start = float(claims[_SESSION_START])
+        max_age = int(self._expiry(start, now) - now)
+        if max_age <= 0:
+            raise Unauthenticated()
+        token = self.codec.encode(claims, max_age=max_age, now=now)
         return token, claims
+
 
     async def start(self, user: User, meta: RequestMeta | None) -> SignInResult:
         claims: dict[str, Any] = {
@@ -180,23 +216,33 @@ class JWTSessions:
             "user_updated_at": _iso(user.updated_at),
             "sid": str(uuid.uuid4()),
         }
-        token, claims = await self._issue(claims, user)
         now = self.config.clock()
-        session = self._session(claims, issued=now, expires=now + self.max_age)
+        # Sign-in time and auth time travel in the token; re-issue copies them, never resets them.
+        claims[_SESSION_START] = claims[_AUTH_TIME] = int(now.timestamp())
+        token, claims = await self._issue(claims, user)
+        expires = datetime.fromtimestamp(self._expiry(claims[_SESSION_START], now.timestamp()), UTC)
+        session = self._session(claims, expires=expires)
         tokens = Tokens(token, None, session.expires_at, session.expires_at)
         return SignInResult(user=user, session=session, tokens=tokens, claims=claims)
 
-    def _session(self, claims: dict[str, Any], *, issued: datetime, expires: datetime) -> Session:
+    def _session(self, claims: dict[str, Any], *, expires: datetime) -> Session:
         return Session(
             id=str(claims["sid"]), user_id=str(claims["sub"]), expires_at=expires, refresh_expires_at=expires,
-            created_at=issued,
+            created_at=datetime.fromtimestamp(claims[_SESSION_START], UTC),
+            auth_time=datetime.fromtimestamp(claims[_AUTH_TIME], UTC),
         )  # fmt: skip
 
     async def authenticate(self, token: str | None) -> AuthSession:
         if not token:
             raise Unauthenticated()
         try:
-            claims = self.codec.decode(token, now=self.config.clock().timestamp())
+            now = self.config.clock().timestamp()
+            claims = self.codec.decode(token, now=now)
+            # Tokens from before these claims existed count from their issue time.
+            claims.setdefault(_SESSION_START, claims["iat"])
+            claims.setdefault(_AUTH_TIME, claims[_SESSION_START])
+            if now >= float(claims[_SESSION_START]) + self.config.sessions.absolute_lifetime.total_seconds():
+                raise Unauthenticated()
             user = User(
                 id=str(claims["sub"]),
                 email=str(claims["email"]),
@@ -206,23 +252,24 @@ class JWTSessions:
                 created_at=datetime.fromisoformat(claims["user_created_at"]),
                 updated_at=datetime.fromisoformat(claims["user_updated_at"]),
             )
-            session = self._session(
-                claims,
-                issued=datetime.fromtimestamp(claims["iat"], UTC),
-                expires=datetime.fromtimestamp(claims["exp"], UTC),
-            )
+            session = self._session(claims, expires=datetime.fromtimestamp(claims["exp"], UTC))
         except (InvalidJWE, KeyError, TypeError, ValueError):
             raise Unauthenticated() from None
         return AuthSession(user=user, session=session, claims=claims)
 
     def needs_reissue(self, current: AuthSession) -> bool:
         """True once the token is older than `update_age`: /session then sends a fresh one."""
-        return self.config.clock() - current.session.created_at >= self.config.sessions.update_age
+        issued = float((current.claims or {}).get("iat", 0))
+        return self.config.clock().timestamp() - issued >= self.config.sessions.update_age.total_seconds()
 
-    async def reissue(self, current: AuthSession) -> Tokens:
+    async def reissue(self, current: AuthSession, *, auth_time: datetime | None = None) -> Tokens:
+        """A fresh cookie with the same claims, the same sign-in time and the same auth time (or a
+        new auth time after a re-authentication); it never outlives the absolute lifetime."""
         claims = {k: v for k, v in (current.claims or {}).items() if k not in ("iat", "exp", "jti")}
-        token, _ = await self._issue(claims, None)
-        expires = self.config.clock() + self.max_age
+        if auth_time is not None:
+            claims[_AUTH_TIME] = int(auth_time.timestamp())
+        token, claims = await self._issue(claims, None)
+        expires = datetime.fromtimestamp(self._expiry(claims[_SESSION_START], self.config.clock().timestamp()), UTC)
         return Tokens(token, None, expires, expires)
 
     async def refresh(self, refresh_token: str | None) -> SignInResult:

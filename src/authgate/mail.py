@@ -27,10 +27,12 @@ __all__ = [
     "EmailMessage",
     "EmailSender",
     "SMTPSender",
+    "credential_changed_notice",
     "email_change_message",
     "existing_account_message",
     "otp_message",
     "password_reset_message",
+    "unverified_account_message",
     "verification_message",
 ]
 
@@ -195,6 +197,52 @@ def existing_account_message(to: str, sign_in_url: str) -> EmailMessage:
         action="Sign in",
         url=sign_in_url,
         outro="If it was not you, ignore this email: no new account was created.",
+    )
+
+
+def unverified_account_message(to: str, reset_url: str) -> EmailMessage:
+    """Sent when someone signs up (or asks again) with an address whose account was never verified:
+    the mailbox owner claims it by choosing a password, which also removes whatever anyone else
+    attached to it (sessions, factors, passkeys, provider identities)."""
+    return _link_message(
+        to,
+        subject="Finish setting up your account",
+        intro="Someone tried to create an account with this email address. An account with this address "
+        "exists but was never confirmed. If it is yours, open the link below and choose a password: that "
+        "confirms the address and signs out everyone else.",
+        action="Choose a password",
+        url=reset_url,
+        outro="If it was not you, ignore this email.",
+    )
+
+
+#: What each credential event is called in the notice to the account's address.
+CREDENTIAL_EVENT_NAMES = {
+    "password_change": "Your password was changed",
+    "password_reset": "Your password was reset",
+    "account_recovered": "Your account was recovered with a password reset",
+    "email_change": "Your email address was changed",
+    "mfa_enabled": "A second sign-in factor was turned on",
+    "mfa_disabled": "A second sign-in factor was turned off",
+    "recovery_codes": "New recovery codes were generated",
+    "passkey_added": "A passkey was added",
+    "passkey_removed": "A passkey was removed",
+    "account_linked": "A sign-in provider was linked",
+    "account_unlinked": "A sign-in provider was unlinked",
+}
+
+
+def credential_changed_notice(to: str, event: str, sign_in_url: str) -> EmailMessage:
+    """Tell the account's verified address that how it signs in changed, so an intruder who changes
+    a credential cannot do it silently."""
+    what = CREDENTIAL_EVENT_NAMES.get(event, "How your account signs in was changed")
+    return _link_message(
+        to,
+        subject=what,
+        intro=f"{what}. Every other session of your account was signed out and pending links were cancelled.",
+        action="Sign in",
+        url=sign_in_url,
+        outro="If you did not make this change, reset your password at once and contact support.",
     )
 
 

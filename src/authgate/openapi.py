@@ -201,6 +201,7 @@ def _op(
     form: Schema | None = None,
     params: list[Schema] | None = None,
     security: list[dict[str, list[str]]] | None = None,
+    body_required: bool = True,
 ) -> Schema:
     operation: Schema = {"summary": summary, "responses": {str(status): ok[status] for status in sorted(ok)}}
     for status in sorted(set(errors)):
@@ -211,7 +212,7 @@ def _op(
         content = {"application/json": {"schema": body}} if body is not None else {}
         if form is not None:
             content["application/x-www-form-urlencoded"] = {"schema": form}
-        operation["requestBody"] = {"required": True, "content": content}
+        operation["requestBody"] = {"required": body_required, "content": content}
     operation["security"] = security if security is not None else []
     return operation
 
@@ -244,6 +245,12 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
     user = _ok(_object({"user": _ref("User")}))
     success = _ok(_object({"success": _TRUE}))
     code = _object({"code": _text(16)})
+    # Step-up (DESIGN section 9): a route that adds or removes a credential takes the password or a
+    # TOTP code with the request, or passes without one inside `reauth_window` of a (re-)sign-in.
+    nullable_password = {"type": ["string", "null"], "maxLength": max_password}
+    nullable_code = {"type": ["string", "null"], "maxLength": 16}
+    proof = {"password": nullable_password, "code": nullable_code}
+    step_up_body: dict[str, Any] = {"body": _object({}, proof), "body_required": False}
     providers = _ok({"type": "object", "additionalProperties": _ref("Provider")}, "Providers by id")
     token_query = [_query("token", _STRING, description="the token from the emailed link")]
     passkey_id = [_query("id", _text(1024, min_length=1), required=True, description="the passkey id")]
@@ -440,9 +447,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/mfa/totp/enroll": {
             "post": _op(
-                "Start TOTP enrolment",
+                "Start TOTP enrolment (step-up)",
                 {200: _ok(_object({"secret": _STRING, "otpauth_uri": _STRING, "qr_svg": _STRING}))},
-                (400, *_SIGNED_IN),
+                (*_SIGNED_IN_BODY, 429),
+                **step_up_body,
                 **signed_in_op,
             )
         },
@@ -457,36 +465,37 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/mfa/totp/disable": {
             "post": _op(
-                "Disable TOTP (needs a current code)",
+                "Disable TOTP (needs a current code or the password)",
                 {200: _ok(_object({"disabled": _BOOL}))},
                 (*_SIGNED_IN_BODY, 429),
-                body=code,
+                body=_object({}, proof),
                 **signed_in_op,
             )
         },
         "/mfa/recovery-codes": {
             "post": _op(
-                "New recovery codes (needs a current TOTP code)",
+                "New recovery codes (needs a current TOTP code or the password)",
                 {200: _ok(_object({"recovery_codes": {"type": "array", "items": _STRING}}))},
                 (*_SIGNED_IN_BODY, 429),
-                body=code,
+                body=_object({}, proof),
                 **signed_in_op,
             )
         },
         "/mfa/email/enable": {
             "post": _op(
-                "Use emailed codes as a second factor",
+                "Use emailed codes as a second factor (step-up)",
                 {200: _ok(_object({"enabled": _TRUE}))},
-                (400, *_SIGNED_IN),
+                (*_SIGNED_IN_BODY, 429),
+                **step_up_body,
                 **signed_in_op,
             )
         },
         "/mfa/email/disable": {
             "post": _op(
-                "Stop emailed codes (needs the password)",
+                "Stop emailed codes (step-up)",
                 {200: _ok(_object({"disabled": _BOOL}))},
-                _SIGNED_IN_BODY,
-                body=_object({"password": _text(256)}),
+                (*_SIGNED_IN_BODY, 429),
+                **step_up_body,
                 **signed_in_op,
             )
         },
@@ -504,9 +513,12 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/verify-email/send": {
             "post": _op(
-                "Email a verification link",
+                "Email a verification link: for the session's address, or (signed out) for `email` if it "
+                "has an unverified account, with the same answer for every address",
                 {200: _ok(_object({"sent": _TRUE}))},
-                (400, 429, *_SIGNED_IN),
+                (*_SIGNED_IN_BODY, 429),
+                body=_object({}, {"email": {"type": ["string", "null"], "maxLength": 320}}),
+                body_required=False,
                 **signed_in_op,
             )
         },
@@ -539,10 +551,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/change-email": {
             "post": _op(
-                "Email a confirmation link to a new address",
+                "Email a confirmation link to a new address (step-up); in quiet mode the same answer for a "
+                "taken address",
                 {200: _ok(_object({"verification_sent": _TRUE}))},
                 (*_SIGNED_IN_BODY, 409, 429),
-                body=_object({"email": _text(320, format="email")}),
+                body=_object({"email": _text(320, format="email")}, proof),
                 **signed_in_op,
             )
         },
@@ -560,18 +573,19 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/delete-account": {
             "post": _op(
-                "Delete the account (needs the password, or a fresh sign-in without one)",
+                "Delete the account (step-up)",
                 {200: _ok(_object({"deleted": _TRUE}), cookies=True)},
-                _SIGNED_IN_BODY,
-                body=_object({}, {"password": {"type": ["string", "null"], "maxLength": max_password}}),
+                (*_SIGNED_IN_BODY, 429),
+                **step_up_body,
                 **signed_in_op,
             )
         },
         "/passkey/register/options": {
             "post": _op(
-                "Passkey registration options (a fresh challenge)",
+                "Passkey registration options (a fresh challenge; step-up)",
                 {200: _ok(_ref("WebAuthnOptions"))},
-                (400, *_SIGNED_IN),
+                (*_SIGNED_IN_BODY, 429),
+                **step_up_body,
                 **signed_in_op,
             )
         },
@@ -600,11 +614,43 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 body=_object({"name": _text(255)}),
             ),
             "delete": _op(
-                "Delete a passkey",
+                "Delete a passkey (step-up)",
                 {200: _ok(_object({"deleted": _TRUE}))},
-                (400, 404, *_SIGNED_IN),
+                (*_SIGNED_IN_BODY, 404, 429),
                 security=_SIGNED_IN_SECURITY,
                 params=[_CLIENT, *passkey_id],
+                **step_up_body,
+            ),
+        },
+        "/reauthenticate": {
+            "post": _op(
+                "Step-up: prove the password or a TOTP code again; credential changes within reauth_window "
+                "then need no proof of their own",
+                {200: _ok(_object({"reauthenticated": _TRUE, "auth_time": _STRING}), cookies=True)},
+                (*_SIGNED_IN_BODY, 429),
+                body=_object({}, proof),
+                **signed_in_op,
+            )
+        },
+        "/accounts": {
+            "get": _op(
+                "List the provider identities linked to the user",
+                {200: _ok(_object({"accounts": {"type": "array", "items": _object(
+                    {"provider": _STRING, "account_id": _STRING})}}))},
+                _SIGNED_IN,
+                **signed_in_op,
+            ),
+            "delete": _op(
+                "Unlink a provider identity (step-up; not the last way to sign in)",
+                {200: _ok(_object({"unlinked": _TRUE}))},
+                (*_SIGNED_IN_BODY, 404, 429),
+                security=_SIGNED_IN_SECURITY,
+                params=[
+                    _CLIENT,
+                    _query("provider", _text(64, min_length=1), required=True),
+                    _query("id", _text(255, min_length=1), required=True),
+                ],
+                **step_up_body,
             ),
         },
     }

@@ -10,8 +10,8 @@ from .._errors import AuthError, InvalidRequest, NotFound
 from .._models import AuthSession, User
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
-from .credentials import check_cross_site
-from .parsing import optional_string_field, read_json_body, string_field
+from .credentials import authenticate_request, check_cross_site
+from .parsing import optional_string_field, read_json_body, read_optional_json_body, string_field
 from .responses import Send, clearing_cookies, send_json, send_redirect, session_cookies, short_lived_cookie
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ class AccountRoutes:
     def routes(self) -> dict[str, dict[str, Any]]:
         return {
             "/mfa": {"GET": self.mfa_status},
+            "/reauthenticate": {"POST": self.reauthenticate},
+            "/accounts": {"GET": self.account_list, "DELETE": self.account_unlink},
             "/mfa/verify": {"POST": self.mfa_verify},
             "/mfa/totp/enroll": {"POST": self.totp_enroll},
             "/mfa/totp/confirm": {"POST": self.totp_confirm},
@@ -59,8 +61,28 @@ class AccountRoutes:
         }
 
     async def _signed_in(self, call: Call) -> AuthSession:
-        check_cross_site(call.scope, call.credentials, self.config)
-        return await self.auth.authenticate_fresh(call.credentials.token)
+        return await authenticate_request(call.scope, call.credentials, self.auth, fresh=True)
+
+    def _proof(self, body: dict[str, Any]) -> dict[str, str | None]:
+        """The optional step-up proof a body may carry: the password, or a TOTP code."""
+        return {
+            "password": optional_string_field(body, "password", max_length=self.config.passwords.max_length),
+            "code": optional_string_field(body, "code", max_length=16),
+        }
+
+    async def reauthenticate(self, call: Call, send: Send) -> None:
+        """Step-up: prove the password (or a TOTP code) again; later credential changes within
+        `reauth_window` then need no proof of their own."""
+        current = await self._signed_in(call)
+        body = await read_json_body(call.scope, call.receive)
+        current = await self.auth.security.reauthenticate(current, **self._proof(body))
+        headers = None
+        if not self.auth.uses_database_sessions and not call.credentials.from_bearer:
+            # The JWT strategy keeps the auth time in the cookie: hand out one that carries it.
+            tokens = await self.auth.sessions.reissue(current, auth_time=current.session.auth_time)  # type: ignore[union-attr]
+            headers = session_cookies(tokens, self.config)
+        auth_time = current.session.authenticated_at.isoformat().replace("+00:00", "Z")
+        await send_json(send, 200, {"reauthenticated": True, "auth_time": auth_time}, extra_headers=headers)
 
     # -- MFA -------------------------------------------------------------------------------------
 
@@ -79,7 +101,7 @@ class AccountRoutes:
         headers = session_cookies(result.tokens, self.config) if result.tokens else []
         if trust:
             lifetime = int(self.config.mfa.trusted_device_lifetime.total_seconds())
-            value = self.auth.mfa.trusted_device_cookie(result.user.id)
+            value = self.auth.mfa.trusted_device_cookie(result.user)
             headers.append(
                 short_lived_cookie(
                     self.config, TRUSTED_DEVICE_COOKIE, value, path=self.config.base_path, max_age=lifetime
@@ -93,42 +115,52 @@ class AccountRoutes:
 
     async def totp_enroll(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        enrollment = await self.auth.mfa.enroll_totp(current.user)
+        body = await read_optional_json_body(call.scope, call.receive)
+        enrollment = await self.auth.mfa.enroll_totp(current, **self._proof(body))
         await send_json(send, 200, enrollment.to_json())
 
     async def totp_confirm(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
-        codes = await self.auth.mfa.confirm_totp(current.user, string_field(body, "code", max_length=16))
+        codes = await self.auth.mfa.confirm_totp(current, string_field(body, "code", max_length=16))
         await send_json(send, 200, {"enabled": True, "recovery_codes": codes})
 
     async def totp_disable(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
-        await self.auth.mfa.require_totp(current.user, string_field(body, "code", max_length=16))
-        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current.user, "totp")})
+        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current, "totp", **self._proof(body))})
 
     async def recovery_codes(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
-        await self.auth.mfa.require_totp(current.user, string_field(body, "code", max_length=16))
-        await send_json(send, 200, {"recovery_codes": await self.auth.mfa.new_recovery_codes(current.user)})
+        codes = await self.auth.mfa.new_recovery_codes(current, **self._proof(body))
+        await send_json(send, 200, {"recovery_codes": codes})
 
     async def email_mfa_enable(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        await self.auth.mfa.enable_email(current.user)
+        body = await read_optional_json_body(call.scope, call.receive)
+        await self.auth.mfa.enable_email(current, **self._proof(body))
         await send_json(send, 200, {"enabled": True})
 
     async def email_mfa_disable(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        body = await read_json_body(call.scope, call.receive)
-        await self.auth.accounts.require_password(current.user, string_field(body, "password", max_length=256))
-        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current.user, "email")})
+        body = await read_optional_json_body(call.scope, call.receive)
+        await send_json(send, 200, {"disabled": await self.auth.mfa.disable(current, "email", **self._proof(body))})
 
     # -- email verification ----------------------------------------------------------------------
 
     async def send_verification(self, call: Call, send: Send) -> None:
-        current = await self._signed_in(call)
+        """Signed in: a new link for the session's address. Signed out, `{email}`: a new link if that
+        address has an unverified account, the same answer for every address (the first link may
+        have expired before its owner could sign in)."""
+        check_cross_site(call.scope, call.credentials, self.config)
+        body = await read_optional_json_body(call.scope, call.receive)
+        email = optional_string_field(body, "email", max_length=320)
+        if email is not None:
+            self.auth.accounts.resend_verification(email)
+            await send_json(send, 200, {"sent": True})
+            return
+        current = await self.auth.authenticate_fresh(call.credentials.token)
         await self.auth.accounts.send_verification(current.user)
         await send_json(send, 200, {"sent": True})
 
@@ -179,8 +211,7 @@ class AccountRoutes:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
         email = string_field(body, "email", max_length=320)
-        password = optional_string_field(body, "password", max_length=self.config.passwords.max_length)
-        await self.auth.accounts.request_email_change(current, email, password)
+        await self.auth.accounts.request_email_change(current, email, **self._proof(body))
         await send_json(send, 200, {"verification_sent": True})
 
     async def _current_session_id(self, call: Call) -> str | None:
@@ -204,23 +235,24 @@ class AccountRoutes:
 
     async def delete_account(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        body = await read_json_body(call.scope, call.receive)
-        password = optional_string_field(body, "password", max_length=self.config.passwords.max_length)
-        await self.auth.accounts.delete_account(current, password, meta=call.meta())
+        body = await read_optional_json_body(call.scope, call.receive)
+        await self.auth.accounts.delete_account(current, meta=call.meta(), **self._proof(body))
         await send_json(send, 200, {"deleted": True}, extra_headers=clearing_cookies(self.config))
 
     # -- passkeys --------------------------------------------------------------------------------
 
     async def passkey_register_options(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        await send_json(send, 200, await self.auth.passkeys.registration_options(current.user, origin=call.origin()))
+        body = await read_optional_json_body(call.scope, call.receive)
+        options = await self.auth.passkeys.registration_options(current, origin=call.origin(), **self._proof(body))
+        await send_json(send, 200, options)
 
     async def passkey_register_verify(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
         body = await read_json_body(call.scope, call.receive)
         credential = _object_field(body, "credential")
         name = optional_string_field(body, "name", max_length=255)
-        added = await self.auth.passkeys.register(current.user, credential, name, origin=call.origin())
+        added = await self.auth.passkeys.register(current, credential, name, origin=call.origin())
         await send_json(send, 200, {"passkey": self.auth.passkeys.describe(added)})
 
     async def passkey_list(self, call: Call, send: Send) -> None:
@@ -249,9 +281,28 @@ class AccountRoutes:
 
     async def passkey_delete(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)
-        if not await self.auth.store.delete_authenticator(current.user.id, self._passkey_id(call)):
-            raise NotFound("No such passkey")
+        credential_id = self._passkey_id(call)
+        body = await read_optional_json_body(call.scope, call.receive)
+        await self.auth.passkeys.remove(current, credential_id, **self._proof(body))
         await send_json(send, 200, {"deleted": True})
+
+    # -- provider identities ---------------------------------------------------------------------
+
+    async def account_list(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        accounts = await self.auth.store.list_accounts(current.user.id)
+        listed = [{"provider": a.provider, "account_id": a.account_id} for a in accounts]
+        await send_json(send, 200, {"accounts": listed})
+
+    async def account_unlink(self, call: Call, send: Send) -> None:
+        current = await self._signed_in(call)
+        query = call.query()
+        provider, account_id = query.get("provider"), query.get("id")
+        if not provider or not account_id:
+            raise InvalidRequest("give ?provider=<provider id>&id=<account id>", field="provider")
+        body = await read_optional_json_body(call.scope, call.receive)
+        await self.auth.oauth.unlink(current, provider, account_id, **self._proof(body))
+        await send_json(send, 200, {"unlinked": True})
 
     async def passkey_sign_in_options(self, call: Call, send: Send) -> None:
         check_cross_site(call.scope, call.credentials, self.config)
@@ -260,5 +311,7 @@ class AccountRoutes:
     async def passkey_callback(self, call: Call, send: Send) -> None:
         body = await self.app.guarded_body(call)
         credential = _object_field(body, "credential")
-        result = await self.auth.passkeys.sign_in(credential, origin=call.origin(), meta=call.meta())
+        result = await self.auth.passkeys.sign_in(
+            credential, origin=call.origin(), meta=call.meta(), trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE)
+        )
         await self.app.send_sign_in(send, result, optional_string_field(body, "transport", max_length=16) or "cookie")

@@ -14,7 +14,7 @@ from .._models import SignInResult
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
-from .credentials import check_cross_site, read_credentials
+from .credentials import authenticate_request, check_cross_site, check_cross_site_or_bearer, read_credentials
 from .parsing import Receive, optional_string_field, read_json_body, string_field
 from .responses import Send, clearing_cookies, send_error, send_json, session_cookies
 
@@ -189,7 +189,7 @@ class AuthApp:
         await send_json(send, 200, result.to_json(), extra_headers=cookies)
 
     async def sign_out(self, call: Call, send: Send) -> None:
-        check_cross_site(call.scope, call.credentials, self.config)
+        await check_cross_site_or_bearer(call.scope, call.credentials, self.auth)
         await self.auth.sign_out(
             access_token=call.credentials.token, refresh_token=call.credentials.refresh_token, meta=call.meta()
         )
@@ -218,8 +218,7 @@ class AuthApp:
         }
 
     async def _authenticated(self, call: Call) -> tuple[str, str]:
-        check_cross_site(call.scope, call.credentials, self.config)
-        current = await self.auth.authenticate_fresh(call.credentials.token)
+        current = await authenticate_request(call.scope, call.credentials, self.auth, fresh=True)
         return current.user.id, current.session.id
 
     async def list_sessions(self, call: Call, send: Send) -> None:

@@ -4,12 +4,20 @@ from the ASGI scope: this runs on every protected request, so it avoids building
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import AuthConfig, normalize_origin
 from .._errors import ForbiddenOrigin, MissingCSRF
+from .._models import AuthSession
 
-__all__ = ["Credentials", "check_cross_site", "client_meta", "read_credentials"]
+if TYPE_CHECKING:
+    from .._engine import Auth
+
+__all__ = ["Credentials", "authenticate_request", "check_cross_site", "read_credentials"]
+
+#: Methods a browser may send cross-site on its own (top-level navigation) that change nothing:
+#: they pass with the cookie alone, so a signed-in user can navigate to a protected page.
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 _CLIENT_HEADER = b"x-authgate-client"
 
@@ -81,13 +89,16 @@ def check_cross_site(scope: Any, credentials: Credentials, config: AuthConfig, *
     """Refuse a request a browser could have sent on another site's behalf.
 
     Needs the client header (which a cross-site form cannot set without a CORS preflight) or a
-    valid CSRF token, and an Origin that is ours or trusted (exact scheme, host and port).
-    Bearer-authenticated requests are exempt: browsers never attach Authorization on their own.
+    valid CSRF token, and an Origin that is ours or trusted (exact scheme, host and port). An
+    Authorization header exempts nothing here: only a bearer token that authenticates does, and
+    that is decided by `authenticate_request` / `check_cross_site_or_bearer`, never by its presence.
     """
-    if credentials.from_bearer:
-        return
     if not (credentials.client_header or csrf_token_ok):
         raise MissingCSRF()
+    _check_origin(scope, credentials, config)
+
+
+def _check_origin(scope: Any, credentials: Credentials, config: AuthConfig) -> None:
     if credentials.origin is not None:
         origin = normalize_origin(credentials.origin)
         trusted = origin is not None and (
@@ -99,7 +110,36 @@ def check_cross_site(scope: Any, credentials: Credentials, config: AuthConfig, *
         raise ForbiddenOrigin()
 
 
-def client_meta(scope: Any, user_agent: str | None) -> tuple[str | None, str | None]:
-    """Client IP from the socket (trusted proxies are a later option) and the user agent."""
-    client = scope.get("client")
-    return (client[0] if client else None), user_agent
+async def authenticate_request(
+    scope: Any, credentials: Credentials, auth: Auth, *, fresh: bool = False
+) -> AuthSession:
+    """The one check in front of every protected request: RequireAuth, the FastAPI and Litestar
+    dependencies and the auth app's own signed-in routes all call it, for every scope type.
+
+    - A bearer token is checked first (goauth's order) and, when it authenticates, needs no
+      cross-site check (browsers never attach Authorization on their own). One that does not
+      authenticate is refused: it relaxes nothing.
+    - A WebSocket handshake cannot carry our header, so it needs an Origin that is ours or trusted
+      (browsers always send one); no Origin, no cookie session.
+    - GET and HEAD pass with the cookie alone (SameSite=Lax keeps cross-site subrequests
+      cookieless); every other method needs the header or CSRF token and a trusted Origin.
+    Raises an AuthError (403 before any store call for cross-site refusals, else 401).
+    """
+    authenticate = auth.authenticate_fresh if fresh else auth.authenticate
+    if credentials.from_bearer:
+        return await authenticate(credentials.token)
+    if scope["type"] == "websocket":
+        if credentials.origin is None:
+            raise ForbiddenOrigin("A WebSocket needs an Origin header or a bearer token")
+        _check_origin(scope, credentials, auth.config)
+    elif scope["type"] != "http" or scope["method"] not in SAFE_METHODS:
+        check_cross_site(scope, credentials, auth.config)
+    return await authenticate(credentials.token)
+
+
+async def check_cross_site_or_bearer(scope: Any, credentials: Credentials, auth: Auth) -> None:
+    """For routes that act on the caller's own session without needing it up front (sign-out): a
+    bearer token that authenticates is its own proof; anything else gets the cross-site check."""
+    if credentials.from_bearer and await auth.get_session(credentials.token) is not None:
+        return
+    check_cross_site(scope, credentials, auth.config)

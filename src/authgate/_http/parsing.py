@@ -60,6 +60,15 @@ async def read_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
     return parse_json_object(await _read_body(receive))
 
 
+async def read_optional_json_body(scope: Any, receive: Receive) -> dict[str, Any]:
+    """Like `read_json_body`, but a request with no body at all (no type, no length) is `{}`: the
+    routes whose body only carries an optional step-up proof can still be called bare."""
+    content_type, length = _media_type(scope["headers"])
+    if content_type is None and not length:
+        return {}
+    return await read_json_body(scope, receive)
+
+
 async def read_form_body(scope: Any, receive: Receive) -> dict[str, str]:
     """An HTML form post (`application/x-www-form-urlencoded`), for the Auth.js form routes only."""
     content_type, length = _media_type(scope["headers"])

@@ -65,7 +65,7 @@ class ProviderRoutes:
 
     def _check_form_csrf(self, call: Call, body: dict[str, Any], from_form: bool) -> None:
         token = body.get("csrfToken") if from_form else None
-        ok = isinstance(token, str) and csrf_matches(self.config.signing_secret, call.cookie(CSRF_COOKIE), token)
+        ok = isinstance(token, str) and csrf_matches(self.config.secrets, call.cookie(CSRF_COOKIE), token)
         check_cross_site(call.scope, call.credentials, self.config, csrf_token_ok=ok)
 
     # -- routes ----------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class ProviderRoutes:
     async def csrf(self, call: Call, send: Send) -> None:
         """A token for HTML forms; the same one while the signed cookie stays valid."""
         secret = self.config.signing_secret
-        token = csrf_token_from_cookie(secret, call.cookie(CSRF_COOKIE))
+        token = csrf_token_from_cookie(self.config.secrets, call.cookie(CSRF_COOKIE))
         headers = None
         if token is None:
             token, cookie = new_csrf_cookie(secret)
@@ -121,12 +121,11 @@ class ProviderRoutes:
             self._check_form_csrf(call, body, from_form)
             params = {**params, **body}
             link = str(params.get("link", "")).lower() in ("1", "true")
-        link_user = None
+        link_session = None
         if link:
-            current = await self.auth.get_session(call.credentials.token)
-            if current is None:
+            link_session = await self.auth.get_session(call.credentials.token)
+            if link_session is None:
                 raise Unauthenticated()
-            link_user = current.user
         requested = params.get("callbackUrl")
         if requested is not None and not isinstance(requested, str):
             raise InvalidRequest("callbackUrl: must be a string", field="callbackUrl")
@@ -135,7 +134,9 @@ class ProviderRoutes:
             provider_id,
             redirect_uri=self._redirect_uri(call, provider_id),
             callback_url=target,
-            link_user=link_user,
+            link_session=link_session,
+            password=_optional_text(params, "password"),
+            code=_optional_text(params, "code"),
         )
         cookie = short_lived_cookie(
             self.config, self._checks_cookie_name(), started.checks_cookie, path=self._checks_path(),
@@ -217,3 +218,10 @@ class ProviderRoutes:
         }
         message = messages.get(kind, "Sign-in did not complete; please try again.")
         await send_json(send, 400, {"error": message, "kind": kind})
+
+
+def _optional_text(params: dict[str, Any], field: str) -> str | None:
+    value = params.get(field)
+    if value is not None and (not isinstance(value, str) or len(value) > 256):
+        raise InvalidRequest(f"{field}: must be a string of at most 256 characters", field=field)
+    return value

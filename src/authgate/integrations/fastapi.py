@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import HTTPException, Request
 
 from .._errors import AuthError
-from .._http.credentials import check_cross_site, read_credentials
+from .._http.credentials import authenticate_request, read_credentials
 from .._models import User
 
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ def current_user_dependency(auth: Auth) -> Callable[[Request], Awaitable[User]]:
     async def current_user(request: Request) -> User:
         credentials = read_credentials(request.scope, auth.config)
         try:
-            check_cross_site(request.scope, credentials, auth.config)
-            current = await auth.authenticate(credentials.token)
+            current = await authenticate_request(request.scope, credentials, auth)
         except AuthError as error:
             headers = {"Cache-Control": "no-store"}
             raise HTTPException(error.status_code, detail=error.to_json(), headers=headers) from None

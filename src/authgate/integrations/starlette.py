@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import request_response
 
 from .._errors import AuthError
-from .._http.credentials import check_cross_site, read_credentials
+from .._http.credentials import authenticate_request, read_credentials
 from .._http.responses import send_error
 
 if TYPE_CHECKING:
@@ -26,10 +26,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class RequireAuth:
     """Let a request through only with a valid session; put it on `request.state`.
 
-    `Route("/api/private", RequireAuth(endpoint, auth))`: `request.state.user` and
-    `request.state.session` are then set. Without the `X-Authgate-Client: true` header (or a
-    bearer token) the answer is 403 `MissingCSRF`, without a valid session 401, and the wrapped
-    app never runs.
+    `Route("/api/private", RequireAuth(endpoint, auth))` (or around a `WebSocketRoute`):
+    `request.state.user` and `request.state.session` are then set. GET and HEAD pass with the
+    session cookie alone, so a browser can navigate to a protected page; other methods without the
+    `X-Authgate-Client: true` header (or a bearer token that authenticates) get 403 `MissingCSRF`;
+    a WebSocket needs a trusted Origin (or a bearer token) and is closed with 1008 otherwise;
+    without a valid session the answer is 401. Any other scope type is refused (fail closed).
+    The wrapped app never runs unless the request is authenticated.
     """
 
     def __init__(self, app: ASGIApp | Endpoint, auth: Auth) -> None:
@@ -40,15 +43,20 @@ class RequireAuth:
         self.auth = auth
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "lifespan":  # no request, nobody to authenticate (RequireAuth around a whole app)
             await self.app(scope, receive, send)
             return
-        config = self.auth.config
-        credentials = read_credentials(scope, config)
+        if kind not in ("http", "websocket"):
+            raise RuntimeError(f"RequireAuth: refusing an ASGI scope of type {kind!r}")  # fail closed
+        credentials = read_credentials(scope, self.auth.config)
         try:
-            check_cross_site(scope, credentials, config)
-            current = await self.auth.authenticate(credentials.token)
+            current = await authenticate_request(scope, credentials, self.auth)
         except AuthError as error:
+            if kind == "websocket":
+                # Closing before accepting makes the server answer the handshake with 403.
+                await send({"type": "websocket.close", "code": 1008, "reason": error.kind})
+                return
             await send_error(send, error)
             return
         state = scope.setdefault("state", {})

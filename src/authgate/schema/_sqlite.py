@@ -154,7 +154,8 @@ def _with_step_4_columns(statement: str) -> str:
     # SQLite has no ADD COLUMN IF NOT EXISTS, so the idempotent text creates the tables with step 4's
     # columns in place (at the end, where the ALTERs put them) instead of altering them.
     return statement.replace(
-        "    updated_at TEXT NOT NULL\n)", "    updated_at TEXT NOT NULL,\n    credential_version INTEGER NOT NULL DEFAULT 0\n)"
+        "    updated_at TEXT NOT NULL\n)",
+        "    updated_at TEXT NOT NULL,\n    credential_version INTEGER NOT NULL DEFAULT 0\n)",
     ).replace("    user_agent TEXT\n)", "    user_agent TEXT,\n    auth_time TEXT,\n    previous_refresh_hash TEXT\n)")
 
 

@@ -1,0 +1,107 @@
+"""The two account-security rules that every credential-changing route goes through (DESIGN
+section 9), each written once here so that a new route cannot forget a piece of it:
+
+- **Credential events.** Whatever changes who can sign in (password, email, factors, recovery codes,
+  passkeys, provider identities, account recovery) ends, in one store transaction, every pending
+  token of every purpose, every other session and, through the bumped credential version, every
+  trusted device and every sign-in whose credential check happened before the change. It is then
+  audited and the account's verified address is told.
+- **Step-up.** Adding or removing a credential or factor needs a re-authentication within
+  `reauth_window`: a password or a code of an existing factor sent with the request, or a session
+  whose auth time (set at sign-in and by `reauthenticate`, never by refresh or re-issue) is recent.
+  Re-authentication attempts count per user in their own bucket, so strangers failing sign-ins
+  cannot lock a signed-in owner out of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ._errors import CredentialsSignin, ReauthenticationRequired, Verification
+from ._models import AuthSession, RequestMeta, User
+
+if TYPE_CHECKING:
+    from ._engine import Auth
+
+__all__ = ["AccountSecurity"]
+
+logger = logging.getLogger("authgate")
+
+
+class AccountSecurity:
+    """Credential events and step-up for one `Auth`."""
+
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self.config = auth.config
+
+    # -- credential events -----------------------------------------------------------------------
+
+    async def credential_changed(
+        self,
+        user: User,
+        event: str,
+        *,
+        keep_session: str | None,
+        meta: RequestMeta | None = None,
+        notify: bool = True,
+        **detail: Any,
+    ) -> int:
+        """Record a change of who can sign in: end every pending token, every other session and
+        every trusted device; audit; tell the verified address. Returns the sessions revoked.
+
+        Call it after the change itself is stored: a sign-in that read the old credential then
+        carries the old version, and its session insert is refused (or, if it won the race, the
+        session is deleted here with the others)."""
+        revoked = await self.auth.store.record_credential_change(user.id, keep_session_id=keep_session)
+        await self.auth.audit(event, user_id=user.id, meta=meta, sessions_revoked=revoked, **detail)
+        if notify and user.email_verified and self.auth.email_sender is not None:
+            from .mail import credential_changed_notice
+
+            accounts = self.auth.accounts
+            accounts.deliver_later(credential_changed_notice(user.email, event, accounts.app_url))
+        return revoked
+
+    # -- step-up ---------------------------------------------------------------------------------
+
+    def is_recent(self, current: AuthSession) -> bool:
+        """True while the session's last (re-)authentication is inside `reauth_window`."""
+        return self.config.clock() - current.session.authenticated_at <= self.config.sessions.reauth_window
+
+    async def require_step_up(
+        self, current: AuthSession, *, password: str | None = None, code: str | None = None
+    ) -> AuthSession:
+        """Pass when the request carries a valid password or factor code, or the session's auth
+        time is recent; else ReauthenticationRequired. Returns the session with its auth time."""
+        if password is not None or code is not None:
+            return await self.reauthenticate(current, password=password, code=code)
+        if self.is_recent(current):
+            return current
+        raise ReauthenticationRequired()
+
+    async def reauthenticate(
+        self, current: AuthSession, *, password: str | None = None, code: str | None = None
+    ) -> AuthSession:
+        """Check a password (or a TOTP code) of the signed-in user and record the new auth time
+        on the session. Limited per user, never in the sign-in bucket strangers can fill."""
+        await self.auth.rate_limit("reauth_per_user", current.user.id)
+        if password is not None:
+            if not await self.password_matches(current.user, password):
+                await self.auth.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
+                raise CredentialsSignin("Current password is wrong")
+        elif code is None or not await self.auth.mfa.totp_code_matches(current.user.id, code):
+            await self.auth.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
+            raise Verification("Wrong code")
+        now = self.config.clock()
+        if self.auth.uses_database_sessions:
+            await self.auth.store.set_session_auth_time(current.session.id, now)
+        return replace(current, session=replace(current.session, auth_time=now))
+
+    async def password_matches(self, user: User, password: str) -> bool:
+        """Verify the user's current password (one hash verification whether or not one is set)."""
+        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
+        stored = found[1] if found is not None and found[0].id == user.id else None
+        ok, _ = await self.auth.hasher.verify(stored, password)
+        return ok and stored is not None

@@ -529,13 +529,17 @@ class Auth:
         return True
 
     async def revoke_other_sessions(self, user_id: str, current_session_id: str) -> int:
-        """Sign out everywhere else."""
+        """Sign out everywhere else. The owner evicting an intruder also ends what the intruder may
+        have left behind: pending links (an email change), trusted devices, MFA challenges. So this
+        is a credential event, told to nobody (the owner just did it)."""
         store = self._require_database_sessions()
         await self.open()
-        revoked = await store.delete_user_sessions(user_id, except_session_id=current_session_id)
-        if revoked:
-            await self.audit("session_revoked", user_id=user_id, reason="others", count=revoked)
-        return revoked
+        user = await store.get_user(user_id)
+        if user is None:
+            return 0
+        return await self.security.credential_changed(
+            user, "session_revoked", keep_session=current_session_id, notify=False, reason="others"
+        )
 
 
 def _ip_key(meta: RequestMeta | None) -> str:

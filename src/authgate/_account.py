@@ -184,9 +184,10 @@ class AccountFlows:
     async def reset_password(self, raw: str | None, new_password: str, *, meta: RequestMeta | None) -> User:
         """Set a new password from a reset link; a credential event ends every session and link.
 
-        The link proves the mailbox. For an account whose address was never verified that makes
-        this the account's recovery: the address becomes verified, and every factor, passkey and
-        provider identity that someone attached before the mailbox owner arrived is removed."""
+        The link proves the mailbox, so a reset is the account's recovery: passkeys and provider
+        identities are removed (an intruder may have added them). For an account whose address was
+        never verified the address becomes verified and its second factors go too: whatever was
+        attached before the mailbox owner arrived belonged to whoever registered the address."""
         await self.auth.check_new_password(new_password)
         token = await self.tokens.consume(raw, RESET_PASSWORD)
         user = await self.auth.store.get_user(token.user_id or "")
@@ -198,27 +199,35 @@ class AccountFlows:
         store = self.auth.store
         await store.set_password_hash(user.id, await self.auth.hasher.hash(new_password), now=self.config.clock())
         if user.email_verified:
-            await self.auth.security.credential_changed(user, "password_reset", keep_session=None, meta=meta)
+            # A reset is the owner taking the account back: passkeys and provider identities (ways
+            # to sign in that someone holding a session could have added) go; second factors stay,
+            # or the mailbox alone would be enough to take an account protected by MFA.
+            removed = await self._remove_sign_in_methods(user, factors=False)
+            await self.auth.security.credential_changed(user, "password_reset", keep_session=None, meta=meta,
+                                                        **removed)  # fmt: skip
             return user
-        removed = await self._remove_sign_in_methods(user)
+        removed = await self._remove_sign_in_methods(user, factors=True)
         user = replace(user, email_verified=True, updated_at=self.config.clock())
         await store.update_user(user)
         await self.auth.security.credential_changed(user, "account_recovered", keep_session=None, meta=meta, **removed)
         return user
 
-    async def _remove_sign_in_methods(self, user: User) -> dict[str, Any]:
+    async def _remove_sign_in_methods(self, user: User, *, factors: bool) -> dict[str, Any]:
         store = self.auth.store
-        factors = [f.kind for f in await store.list_mfa_factors(user.id)]
-        for kind in factors:
-            await store.delete_mfa_factor(user.id, kind)
-        await store.replace_recovery_codes(user.id, [], now=self.config.clock())
+        removed: dict[str, Any] = {}
+        if factors:
+            kinds = [f.kind for f in await store.list_mfa_factors(user.id)]
+            for kind in kinds:
+                await store.delete_mfa_factor(user.id, kind)
+            await store.replace_recovery_codes(user.id, [], now=self.config.clock())
+            removed["factors_removed"] = len(kinds)
         passkeys = [a.credential_id for a in await store.list_authenticators(user.id)]
         for credential_id in passkeys:
             await store.delete_authenticator(user.id, credential_id)
         accounts = await store.list_accounts(user.id)
         for account in accounts:
             await store.unlink_account(user.id, account.provider, account.account_id)
-        return {"factors_removed": len(factors), "passkeys_removed": len(passkeys), "accounts_unlinked": len(accounts)}
+        return {**removed, "passkeys_removed": len(passkeys), "accounts_unlinked": len(accounts)}
 
     async def change_password(
         self, current: AuthSession, current_password: str, new_password: str, *, meta: RequestMeta | None

@@ -45,6 +45,9 @@ const DEFAULT_REDIRECT_URIS = [
   'http://localhost/api/auth/callback/oidc',
   'http://testserver/api/auth/callback/oidc',
   'https://testserver/api/auth/callback/oidc',
+  // Two provider ids on one server: an untrusted one and one trusted for linking (pre-hijack tests).
+  'https://testserver/api/auth/callback/sloppy',
+  'https://testserver/api/auth/callback/corp',
 ];
 const redirectUris = [...new Set([...DEFAULT_REDIRECT_URIS, ...args['redirect-uri']])];
 

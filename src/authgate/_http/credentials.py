@@ -82,7 +82,9 @@ def own_origin(scope: Any, config: AuthConfig, host: str | None) -> str | None:
         return config.own_origin
     if host is None:
         return None
-    return normalize_origin(f"{scope.get('scheme', 'http')}://{host}")
+    # A WebSocket handshake arrives as ws/wss; the page that opened it has the http(s) origin.
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+    return normalize_origin(f"{scheme}://{host}")
 
 
 def check_cross_site(scope: Any, credentials: Credentials, config: AuthConfig, *, csrf_token_ok: bool = False) -> None:

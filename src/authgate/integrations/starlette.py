@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import request_response
+from starlette.routing import request_response, websocket_session
 
 from .._errors import AuthError
 from .._http.credentials import authenticate_request, read_credentials
@@ -36,10 +36,13 @@ class RequireAuth:
     """
 
     def __init__(self, app: ASGIApp | Endpoint, auth: Auth) -> None:
-        # A plain `async def endpoint(request)` is wrapped like Starlette's Route would wrap it.
-        if inspect.isfunction(app) or inspect.ismethod(app):
-            app = request_response(app)
+        # A plain `async def endpoint(request)` (or `(websocket)`) is wrapped like Starlette's Route
+        # and WebSocketRoute would wrap it; anything else is an ASGI app already.
         self.app: ASGIApp = app  # type: ignore[assignment]
+        self.websocket_app: ASGIApp = app  # type: ignore[assignment]
+        if (inspect.isfunction(app) or inspect.ismethod(app)) and len(inspect.signature(app).parameters) == 1:
+            self.app = request_response(app)
+            self.websocket_app = websocket_session(app)
         self.auth = auth
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -62,4 +65,4 @@ class RequireAuth:
         state = scope.setdefault("state", {})
         state["user"] = current.user
         state["session"] = current.session
-        await self.app(scope, receive, send)
+        await (self.websocket_app if kind == "websocket" else self.app)(scope, receive, send)

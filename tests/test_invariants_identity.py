@@ -134,8 +134,8 @@ async def with_passkey(auth: Auth, email: str = "pk@example.com") -> AsyncIterat
         await client.post("/api/auth/sign-up", json={"email": email, "password": PASSWORD}, headers=CLIENT)
         options = (await client.post("/api/auth/passkey/register/options", headers=CLIENT)).json()
         device = SoftAuthenticator()
-        added = await client.post("/api/auth/passkey/register/verify",
-                                   json={"credential": device.create(options, origin=ORIGIN)}, headers=CLIENT)  # fmt: skip
+        credential = device.create(options, origin=ORIGIN)
+        added = await client.post("/api/auth/passkey/register/verify", json={"credential": credential}, headers=CLIENT)
         assert added.status_code == 200, added.text
         client.cookies.clear()
         yield client, device
@@ -151,7 +151,8 @@ async def test_a_passkey_without_user_verification_gets_no_session(auth: Auth, s
     async with with_passkey(auth) as (client, device):
         answer = await passkey_sign_in(client, device, user_verified=False)
         assert answer.status_code == 400 and answer.json()["kind"] == "Verification"
-        assert answer.headers.get_list("set-cookie") == [] and await session_count(store, "pk@example.com") == 1  # the sign-up's only
+        assert answer.headers.get_list("set-cookie") == []
+        assert await session_count(store, "pk@example.com") == 1  # the sign-up's only
 
 
 async def test_a_presence_only_passkey_is_one_factor_when_allowed(
@@ -162,7 +163,8 @@ async def test_a_presence_only_passkey_is_one_factor_when_allowed(
     async with with_passkey(auth) as (client, device):
         answer = await passkey_sign_in(client, device, user_verified=False)
         assert answer.status_code == 200 and answer.json()["mfa_required"] is True
-        assert answer.headers.get_list("set-cookie") == [] and await session_count(store, "pk@example.com") == 1  # the sign-up's only
+        assert answer.headers.get_list("set-cookie") == []
+        assert await session_count(store, "pk@example.com") == 1  # the sign-up's only
         verified = await passkey_sign_in(client, device)  # UV: two factors in one, no challenge
         assert verified.status_code == 200 and "mfa_required" not in verified.json()
     await auth.accounts.idle()
@@ -278,8 +280,8 @@ async def test_rotating_the_secret_keeps_recovery_codes_trusted_devices_and_csrf
         challenge = (await client.post("/api/auth/sign-in", json={"email": email, "password": PASSWORD},
                                        headers=CLIENT)).json()  # fmt: skip
         clock.advance(seconds=30)
-        trusted = await client.post("/api/auth/mfa/verify", json={"challenge": challenge["challenge"],
-                                    "code": pyotp.TOTP(secret).at(clock()), "trust_device": True}, headers=CLIENT)  # fmt: skip
+        answer = {"challenge": challenge["challenge"], "code": pyotp.TOTP(secret).at(clock()), "trust_device": True}
+        trusted = await client.post("/api/auth/mfa/verify", json=answer, headers=CLIENT)
         device_cookie = trusted.cookies.get("authgate_trusted_device")
         assert (await client.get("/api/auth/csrf")).status_code == 200
         csrf_cookie = client.cookies.get("authgate_csrf")

@@ -332,3 +332,17 @@ async def test_untrusted_provider_users_start_unverified_even_with_a_verified_cl
     sloppy = (await store.get_credentials("sloppy@example.com"))[0]  # type: ignore[index]
     assert trusted.email_verified is True and sloppy.email_verified is False
     assert replace(trusted, email_verified=False) != trusted
+
+
+async def test_linking_a_provider_needs_step_up(
+    store: Store, oidc_server: OIDCServer, clock: FakeClock, smtp_server: SMTPServer
+) -> None:
+    auth = two_providers(store, oidc_server, clock, smtp_server)
+    async with client_for(auth) as client:
+        await client.post("/api/auth/sign-up", json={"email": "link@example.com", "password": PASSWORD}, headers=CLIENT)
+        clock.advance(minutes=11)  # a session stolen after the reauth window
+        refused = await client.post("/api/auth/signin/corp", json={"link": True}, headers=CLIENT)
+        assert refused.status_code == 403 and refused.json()["kind"] == "ReauthenticationRequired"
+        assert refused.headers.get_list("set-cookie") == []  # no checks cookie: no flow started
+        started = await client.post("/api/auth/signin/corp", json={"link": True, "password": PASSWORD}, headers=CLIENT)
+        assert started.status_code == 302

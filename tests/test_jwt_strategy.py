@@ -129,3 +129,41 @@ async def test_credentials_with_database_strategy_is_allowed_and_default(clock: 
     auth = Auth(store=MemoryStore(), secret=SECRET, clock=clock)
     assert auth.sessions.name == "database"
     assert SessionOptions().update_age == timedelta(days=1)
+
+
+async def test_jwt_reissue_keeps_the_auth_time_and_the_absolute_lifetime(clock: FakeClock) -> None:
+    auth = jwt_auth(clock)
+    async with client_for(auth) as client:
+        await sign_up(client)
+        for _ in range(89):  # a daily visit re-issues the cookie every day
+            clock.advance(days=1, seconds=1)
+            seen = await client.get("/api/auth/session")
+            assert seen.status_code == 200
+        # Re-issue never counted as a re-authentication: the step-up window is long gone.
+        refused = await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)
+        assert refused.status_code == 403 and refused.json()["kind"] == "ReauthenticationRequired"
+        clock.advance(days=1, seconds=1)  # day 90 (+ 90 s): the absolute lifetime from sign-in is over
+        assert (await client.get("/api/auth/session")).status_code == 401
+        assert (await client.get("/api/private")).status_code == 401
+
+
+async def test_jwt_callback_cannot_move_the_auth_time(clock: FakeClock) -> None:
+    async def jwt(claims: dict[str, Any], user: User | None) -> dict[str, Any]:
+        return {**claims, "auth_time": 4102444800, "session_start": 4102444800, "role": "admin"}
+
+    auth = jwt_auth(clock, callbacks=Callbacks(jwt=jwt))
+    async with client_for(auth) as client:
+        await sign_up(client)
+        clock.advance(minutes=11)
+        refused = await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)
+        assert refused.status_code == 403 and refused.json()["kind"] == "ReauthenticationRequired"
+
+
+async def test_jwt_step_up_reissues_the_cookie_with_the_new_auth_time(clock: FakeClock) -> None:
+    auth = jwt_auth(clock)
+    async with client_for(auth) as client:
+        await sign_up(client)
+        clock.advance(minutes=11)
+        again = await client.post("/api/auth/reauthenticate", json={"password": PASSWORD}, headers=CLIENT)
+        assert again.status_code == 200 and again.headers["set-cookie"].startswith("authgate_session=eyJ")
+        assert (await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)).status_code == 200

@@ -167,3 +167,18 @@ async def test_jwt_step_up_reissues_the_cookie_with_the_new_auth_time(clock: Fak
         again = await client.post("/api/auth/reauthenticate", json={"password": PASSWORD}, headers=CLIENT)
         assert again.status_code == 200 and again.headers["set-cookie"].startswith("authgate_session=eyJ")
         assert (await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)).status_code == 200
+
+
+async def test_jwt_shorter_absolute_lifetime_applies_to_cookies_already_issued(clock: FakeClock) -> None:
+    auth = jwt_auth(clock)
+    async with client_for(auth) as client:
+        await sign_up(client)
+        for _ in range(31):
+            clock.advance(days=1, seconds=1)
+            assert (await client.get("/api/auth/session")).status_code == 200
+        # The operator shortens the absolute lifetime: cookies issued before it was shortened end too.
+        stricter = SessionOptions(strategy="jwt", refresh_lifetime=timedelta(days=30), absolute_lifetime=timedelta(days=30))
+        shortened = Auth(store=auth.store, secret=SECRET, clock=clock, sessions=stricter)
+        async with client_for(shortened) as again:
+            again.cookies.set("authgate_session", client.cookies["authgate_session"])
+            assert (await again.get("/api/auth/session")).status_code == 401

@@ -177,7 +177,8 @@ async def test_jwt_shorter_absolute_lifetime_applies_to_cookies_already_issued(c
             clock.advance(days=1, seconds=1)
             assert (await client.get("/api/auth/session")).status_code == 200
         # The operator shortens the absolute lifetime: cookies issued before it was shortened end too.
-        stricter = SessionOptions(strategy="jwt", refresh_lifetime=timedelta(days=30), absolute_lifetime=timedelta(days=30))
+        month = timedelta(days=30)
+        stricter = SessionOptions(strategy="jwt", refresh_lifetime=month, absolute_lifetime=month)
         shortened = Auth(store=auth.store, secret=SECRET, clock=clock, sessions=stricter)
         async with client_for(shortened) as again:
             again.cookies.set("authgate_session", client.cookies["authgate_session"])

@@ -57,6 +57,7 @@ __all__ = ["Auth", "normalize_email"]
 logger = logging.getLogger("authgate")
 
 _MAX_NAME = 255
+_CLOSE_GRACE = 15.0  # seconds close() waits for background mail before closing the store anyway
 
 
 class Auth:
@@ -186,7 +187,11 @@ class Auth:
                 self._opened = True
 
     async def close(self) -> None:
-        """Close the store and the rate-limit storage."""
+        """Finish the work started after answering (mail, quiet sign-ups; bounded by the mail
+        timeout), then close the store and the rate-limit storage."""
+        if "accounts" in self.__dict__:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.accounts.idle(), timeout=_CLOSE_GRACE)
         if self._opened and self._store is not None:
             await self._store.close()
         if self.limiter is not None:

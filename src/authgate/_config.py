@@ -126,6 +126,30 @@ class PasskeyOptions:
 
 
 @dataclass(frozen=True)
+class AuthJSOptions:
+    """Answer the unmodified Auth.js browser client (`next-auth/react`) the way its own server does.
+
+    Only GET /session and POST /_log change, since nothing in those requests tells Auth.js's client
+    from authgate's: signed out, /session answers 200 (`{}` for version 4, `null` for version 5)
+    instead of the 401 that authgate's own client refreshes on, and /_log (the v4 client's error
+    reports) is accepted and dropped. The form protocol (csrfToken, `json=true`,
+    `X-Auth-Return-Redirect`) works with or without this option: each request says what it wants.
+    """
+
+    version: Literal[4, 5] = 5
+
+
+@dataclass(frozen=True)
+class MagicLinkOptions:
+    """Sign-in links sent by email (Auth.js's email provider): POST /signin/email, /callback/email."""
+
+    lifetime: timedelta = timedelta(minutes=10)
+    # A link to an address without an account creates the user (email verified: the link proves
+    # the mailbox). Off: such a link signs nobody in, and nothing tells the requester so.
+    create_users: bool = False
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """Everything `Auth` needs besides its store. Built by `Auth(...)`; validated on construction."""
 
@@ -140,6 +164,8 @@ class AuthConfig:
     mfa: MFAOptions = field(default_factory=MFAOptions)
     accounts: AccountOptions = field(default_factory=AccountOptions)
     passkeys: PasskeyOptions = field(default_factory=PasskeyOptions)
+    authjs: AuthJSOptions | None = None
+    magic_links: MagicLinkOptions | None = None
     clock: Clock = utc_now
 
     def __post_init__(self) -> None:
@@ -159,6 +185,8 @@ class AuthConfig:
         sessions = self.sessions
         if not timedelta(0) < sessions.access_lifetime <= sessions.refresh_lifetime <= sessions.absolute_lifetime:
             raise Configuration("lifetimes must satisfy 0 < access <= refresh <= absolute")
+        if self.magic_links is not None and self.magic_links.lifetime <= timedelta(0):
+            raise Configuration("MagicLinkOptions.lifetime must be positive")
         if not 0 < self.passwords.min_length <= self.passwords.max_length:
             raise Configuration("password lengths must satisfy 0 < min_length <= max_length")
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,7 +16,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ._config import AccountOptions, CookieOptions, SessionOptions
+from ._config import AccountOptions, AuthJSOptions, CookieOptions, MagicLinkOptions, SessionOptions
 from ._engine import Auth
 from ._ratelimit import RateLimitOptions
 from .integrations.starlette import RequireAuth
@@ -72,13 +73,15 @@ def build_demo_app(
     app_url: str | None = None,
     rate_limits: bool = True,
     providers: list[OAuthProvider] | None = None,
+    authjs_version: Literal[4, 5] | int | None = None,
 ) -> tuple[Starlette, Auth]:
     """The demo as a Starlette app; lifetimes are adjustable so client tests can watch expiry.
 
     Emails (verification, reset links, sign-in codes) are printed to stderr. Links in them point
     at `app_url` (the page reads `?token=` and shows the reset form); set it, since otherwise they
     would follow the request's Host header. Rate limits count in memory; tests that sign up many
-    users from one address turn them off.
+    users from one address turn them off. Magic links are on and create accounts; `authjs_version`
+    (4 or 5) turns on `AuthJSOptions` for the unmodified Auth.js client.
     """
     defaults = SessionOptions()
     sessions = SessionOptions(
@@ -94,6 +97,8 @@ def build_demo_app(
         accounts=AccountOptions(app_url=app_url, reset_path="/"),
         rate_limits=RateLimitOptions(enabled=rate_limits, storage_url="memory://"),
         providers=providers if providers is not None else providers_from_env(),
+        authjs=AuthJSOptions(version=5 if authjs_version == 5 else 4) if authjs_version else None,
+        magic_links=MagicLinkOptions(create_users=True),
     )
 
     async def private(request: Request) -> Response:

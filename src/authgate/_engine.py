@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._config import (
     AccountOptions,
     AuthConfig,
+    AuthJSOptions,
     Clock,
     CookieOptions,
+    MagicLinkOptions,
     MFAOptions,
     PasskeyOptions,
     PasswordOptions,
@@ -90,6 +92,8 @@ class Auth:
         mfa: MFAOptions | None = None,
         accounts: AccountOptions | None = None,
         passkeys: PasskeyOptions | None = None,
+        authjs: AuthJSOptions | None = None,
+        magic_links: MagicLinkOptions | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.config = AuthConfig(
@@ -103,6 +107,8 @@ class Auth:
             mfa=mfa or MFAOptions(),
             accounts=accounts or AccountOptions(),
             passkeys=passkeys or PasskeyOptions(),
+            authjs=authjs,
+            magic_links=magic_links,
             clock=clock,
         )
         self._store = store

@@ -47,6 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
         app_url=origin,
         rate_limits=args.rate_limits == "on",
         providers=providers,
+        authjs_version=None if args.authjs == "off" else int(args.authjs),
     )
     names = ", ".join(p.name for p in providers) or "none (set GITHUB_/GOOGLE_/OIDC_ variables to add some)"
     print(f"authgate demo: providers: {names}; emails are printed here", file=sys.stderr)
@@ -145,6 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--refresh-ttl", type=int, default=None, help="refresh token lifetime in seconds")
     demo.add_argument(
         "--rate-limits", choices=["on", "off"], default="on", help="sign-in/sign-up/OTP limits, counted in memory"
+    )
+    demo.add_argument(
+        "--authjs",
+        choices=["off", "4", "5"],
+        default="off",
+        help="answer the unmodified Auth.js client (next-auth/react v4 or v5) on /session and /_log",
     )
     demo.set_defaults(run=_demo)
 

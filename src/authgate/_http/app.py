@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._errors import AuthError, InvalidRequest, MethodNotAllowed, NotFound, RefreshInProgress
+from .._errors import (
+    AuthError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    RefreshInProgress,
+    SessionExpired,
+    Unauthenticated,
+)
 from .._models import SignInResult
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .credentials import authenticate_request, check_cross_site, check_cross_site_or_bearer, read_credentials
-from .parsing import Receive, optional_string_field, read_json_body, string_field
+from .parsing import Receive, drain_body, optional_string_field, read_json_body, string_field
 from .responses import Send, clearing_cookies, send_error, send_json, session_cookies
 
 if TYPE_CHECKING:
@@ -55,6 +63,7 @@ class AuthApp:
             "/signin": {"GET": providers.list_providers, "POST": providers.list_providers},
             "/signout": {"POST": providers.signout},
             "/error": {"GET": providers.error_page},
+            "/_log": {"POST": self.client_log},
             "/openapi.json": {"GET": serve_openapi},
             **self.accounts.routes(),
         }
@@ -122,7 +131,7 @@ class AuthApp:
         check_cross_site(call.scope, call.credentials, self.config)
         return await read_json_body(call.scope, call.receive)
 
-    def _require_passwords(self) -> None:
+    def require_passwords(self) -> None:
         # With no store there is nowhere to keep passwords: these routes do not exist.
         if not self.auth.has_store:
             raise NotFound("Email and password sign-in needs a store")
@@ -138,7 +147,7 @@ class AuthApp:
         await send_json(send, 200, result.to_json(), extra_headers=cookies)
 
     async def sign_up(self, call: Call, send: Send) -> None:
-        self._require_passwords()
+        self.require_passwords()
         body = await self.guarded_body(call)
         max_password = self.config.passwords.max_length
         email = string_field(body, "email", max_length=320)
@@ -153,7 +162,7 @@ class AuthApp:
         await self.send_sign_in(send, result, transport)
 
     async def sign_in(self, call: Call, send: Send) -> None:
-        self._require_passwords()
+        self.require_passwords()
         body = await self.guarded_body(call)
         email = string_field(body, "email", max_length=320)
         password = string_field(body, "password", max_length=self.config.passwords.max_length)
@@ -165,8 +174,19 @@ class AuthApp:
     async def session(self, call: Call, send: Send) -> None:
         from .._sessions import JWTSessions
 
-        current = await self.auth.authenticate(call.credentials.token)
+        try:
+            current = await self.auth.authenticate(call.credentials.token)
+        except (Unauthenticated, SessionExpired):
+            authjs = self.config.authjs
+            if authjs is None:
+                raise
+            # Auth.js's client reads a signed-out session as 200 with an empty body: `{}` (v4)
+            # or `null` (v5, whose client would take `{}` for a session).
+            await send_json(send, 200, {} if authjs.version == 4 else None)
+            return
         body = current.to_json()
+        # Auth.js's top-level `expires`: when this session, as the browser holds it, ends.
+        body["expires"] = body["session"]["expires_at"]
         if self.auth.callbacks.session is not None:
             body = await self.auth.callbacks.session(body, current)
         sessions = self.auth.sessions
@@ -174,6 +194,14 @@ class AuthApp:
         if isinstance(sessions, JWTSessions) and not call.credentials.from_bearer and sessions.needs_reissue(current):
             cookies = session_cookies(await sessions.reissue(current), self.config)
         await send_json(send, 200, body, extra_headers=cookies)
+
+    async def client_log(self, call: Call, send: Send) -> None:
+        """The Auth.js v4 client reports its fetch errors here; with `AuthJSOptions` they are
+        accepted and dropped (reading at most the usual body limit), so the page sees no 404."""
+        if self.config.authjs is None:
+            raise NotFound()
+        await drain_body(call.receive)
+        await send_json(send, 200, {})
 
     async def refresh(self, call: Call, send: Send) -> None:
         check_cross_site(call.scope, call.credentials, self.config)

@@ -17,6 +17,7 @@ from .._errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 __all__ = [
     "MAX_BODY",
     "body_media_type",
+    "drain_body",
     "optional_string_field",
     "parse_json_object",
     "read_form_body",
@@ -86,6 +87,11 @@ async def read_form_body(scope: Any, receive: Receive) -> dict[str, str]:
             raise InvalidRequest(f"{key}: duplicate key", field=key)
         form[key] = _check_text(value, key)
     return form
+
+
+async def drain_body(receive: Receive) -> None:
+    """Read and discard a body (up to the size limit) for a route that ignores what it is sent."""
+    await _read_body(receive)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -8,13 +8,13 @@ error page carrying a stable kind, so a user who tampers with the URL sees a pag
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from .._csrf import csrf_matches, csrf_token_from_cookie, new_csrf_cookie
 from .._errors import AuthError, InvalidRequest, NotFound, Unauthenticated
 from .._oauth import CHECKS_COOKIE, CHECKS_MAX_AGE, error_location
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
+from .authjs import UrlMode, credentials_form, mfa_location, send_location, url_mode
 from .call import Call
 from .credentials import check_cross_site
 from .parsing import body_media_type, read_form_body, read_json_body
@@ -33,6 +33,7 @@ _ERROR_KINDS = {
     "InvalidCheck",
     "OAuthAccountNotLinked",
     "OAuthCallbackError",
+    "RateLimited",
     "ServiceUnavailable",
     "Verification",
 }
@@ -116,11 +117,13 @@ class ProviderRoutes:
         self.auth.oauth.provider(provider_id)  # 404 before anything else for unknown ids
         params: dict[str, Any] = call.query()
         link = False
+        mode: UrlMode = None
         if call.scope["method"] == "POST":
             body, from_form = await self._form_or_json(call)
             self._check_form_csrf(call, body, from_form)
             params = {**params, **body}
             link = str(params.get("link", "")).lower() in ("1", "true")
+            mode = url_mode(call, body)
         link_session = None
         if link:
             link_session = await self.auth.get_session(call.credentials.token)
@@ -129,7 +132,7 @@ class ProviderRoutes:
         requested = params.get("callbackUrl")
         if requested is not None and not isinstance(requested, str):
             raise InvalidRequest("callbackUrl: must be a string", field="callbackUrl")
-        target = await self._callback_target(call, requested)
+        target = await self.callback_target(call, requested)
         started = await self.auth.oauth.start(
             provider_id,
             redirect_uri=self._redirect_uri(call, provider_id),
@@ -142,9 +145,9 @@ class ProviderRoutes:
             self.config, self._checks_cookie_name(), started.checks_cookie, path=self._checks_path(),
             max_age=CHECKS_MAX_AGE,
         )  # fmt: skip
-        await send_redirect(send, started.authorization_url, extra_headers=[cookie])
+        await send_location(send, mode, started.authorization_url, extra_headers=[cookie])
 
-    async def _callback_target(self, call: Call, requested: str | None) -> str:
+    async def callback_target(self, call: Call, requested: str | None) -> str:
         origin = call.origin()
         if self.auth.callbacks.redirect is not None and requested:
             requested = await self.auth.callbacks.redirect(requested, origin)
@@ -155,7 +158,13 @@ class ProviderRoutes:
         if provider_id == "credentials":
             if call.scope["method"] != "POST":
                 raise NotFound()
-            await self.app.sign_in(call, send)
+            if body_media_type(call.scope) != "application/x-www-form-urlencoded":
+                await self.app.sign_in(call, send)
+                return
+            body, from_form = await self._form_or_json(call)
+            self._check_form_csrf(call, body, from_form)
+            self.app.require_passwords()
+            await credentials_form(self, call, send, body)
             return
         if provider_id == "passkey":
             if call.scope["method"] != "POST":
@@ -186,14 +195,14 @@ class ProviderRoutes:
         if isinstance(result, MFAChallenge):
             # The challenge rides in the fragment: browsers never send it to a server or in a
             # Referer. The page answers it with POST /mfa/verify.
-            fragment = urlencode({"mfa_challenge": result.challenge, "methods": ",".join(result.methods)})
-            await send_redirect(send, f"{target.split('#', 1)[0]}#{fragment}", extra_headers=[drop_checks])
+            await send_redirect(send, mfa_location(target, result), extra_headers=[drop_checks])
             return
         cookies = session_cookies(result.tokens, self.config) if result.tokens else []
         await send_redirect(send, target, extra_headers=[drop_checks, *cookies])
 
     async def signout(self, call: Call, send: Send) -> None:
-        """Auth.js form sign-out: a form with csrfToken gets a redirect; a script gets JSON."""
+        """Auth.js form sign-out: a form with csrfToken gets a redirect (or `{url}` when it asks
+        with `json=true` or `X-Auth-Return-Redirect`); a script sending JSON gets `{success}`."""
         body, from_form = await self._form_or_json(call)
         self._check_form_csrf(call, body, from_form)
         await self.auth.sign_out(
@@ -203,8 +212,8 @@ class ProviderRoutes:
             await send_json(send, 200, {"success": True}, extra_headers=clearing_cookies(self.config))
             return
         requested = body.get("callbackUrl")
-        target = await self._callback_target(call, requested if isinstance(requested, str) else None)
-        await send_redirect(send, target, extra_headers=clearing_cookies(self.config))
+        target = await self.callback_target(call, requested if isinstance(requested, str) else None)
+        await send_location(send, url_mode(call, body), target, extra_headers=clearing_cookies(self.config))
 
     async def error_page(self, call: Call, send: Send) -> None:
         kind = call.query().get("error", "")

@@ -1,0 +1,97 @@
+"""The Auth.js browser client's dialect (`next-auth/react` 4.24 and 5.0), beside authgate's own.
+
+What the client sends: form posts (`application/x-www-form-urlencoded`) carrying `csrfToken`
+(double submit against the signed CSRF cookie), and either `json=true` in the form (v4) or the
+header `X-Auth-Return-Redirect: 1` (v5), asking for the redirect as 200 `{"url": ...}` instead of
+a 302 that `fetch` would follow into the provider. Without either, a form post gets the 302 an HTML
+form expects. The security checks are the same as on the JSON routes: a form's CSRF proof is the
+token, never its absence, and the Origin check applies to both.
+
+A failed credentials sign-in answers `{url: <base>/error?error=CredentialsSignin&...}` (or
+`error=RateLimited`): with status 401 (429) in v4's mode and 200 in v5's, as each Auth.js
+server does, so each client reports `error: "CredentialsSignin"`. A user with a second factor
+gets `{url: <callbackUrl>#mfa_challenge=...&methods=...}`, the fragment the provider callback
+already uses: the page reads it from the returned `url` (or from `location.hash` after the
+client navigates) and answers it with POST /mfa/verify. A fragment is never sent to a server or in a Referer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
+
+from .._errors import CredentialsSignin, RateLimited
+from ..mfa import MFAChallenge
+from ..mfa._flow import TRUSTED_DEVICE_COOKIE
+from .call import Call
+from .parsing import string_field
+from .responses import Send, send_json, send_redirect, session_cookies
+
+if TYPE_CHECKING:
+    from .provider_routes import ProviderRoutes
+
+__all__ = ["UrlMode", "mfa_location", "send_location", "url_mode"]
+
+#: None: a plain HTML form (302); "v4": `json=true` (errors keep their status); "v5": the header
+#: (errors answer 200, as @auth/core does).
+UrlMode = Literal["v4", "v5"] | None
+
+
+def url_mode(call: Call, body: dict[str, Any]) -> UrlMode:
+    """Whether this request asked for `{url}` instead of a redirect, and in which client's way."""
+    if call.header(b"x-auth-return-redirect") is not None:
+        return "v5"
+    if str(body.get("json", "")).lower() == "true":
+        return "v4"
+    return None
+
+
+async def send_location(
+    send: Send,
+    mode: UrlMode,
+    url: str,
+    *,
+    status: int = 200,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A redirect as the request asked for it: 302, or JSON `{url}` (`status` applies to v4 only)."""
+    if mode is None:
+        await send_redirect(send, url, extra_headers=extra_headers)
+        return
+    await send_json(send, status if mode == "v4" else 200, {"url": url}, extra_headers=extra_headers)
+
+
+def mfa_location(target: str, challenge: MFAChallenge) -> str:
+    """The callback URL with the MFA challenge in its fragment (see the module docstring)."""
+    fragment = urlencode({"mfa_challenge": challenge.challenge, "methods": ",".join(challenge.methods)})
+    return f"{target.split('#', 1)[0]}#{fragment}"
+
+
+def error_url(call: Call, base_path: str, kind: str, **extra: str) -> str:
+    return f"{call.origin()}{base_path}/error?{urlencode({'error': kind, **extra})}"
+
+
+async def credentials_form(routes: ProviderRoutes, call: Call, send: Send, body: dict[str, Any]) -> None:
+    """POST /callback/credentials as an Auth.js form: `email`, `password`, `csrfToken`, `callbackUrl`.
+
+    The CSRF and Origin checks have passed before this runs. Invalid credentials and rate limits
+    become the error URL Auth.js uses; malformed input stays a 400, as on the JSON route.
+    """
+    mode = url_mode(call, body)
+    email = string_field(body, "email", max_length=320)
+    password = string_field(body, "password", max_length=routes.config.passwords.max_length)
+    requested = body.get("callbackUrl")
+    target = await routes.callback_target(call, requested if isinstance(requested, str) else None)
+    trusted = call.cookie(TRUSTED_DEVICE_COOKIE)
+    try:
+        result = await routes.auth.sign_in(email, password, meta=call.meta(), trusted_device=trusted)
+    except (CredentialsSignin, RateLimited) as error:
+        extra = {"provider": "credentials"} if mode != "v5" else {"code": "credentials"}
+        location = error_url(call, routes.config.base_path, error.kind, **extra)
+        await send_location(send, mode, location, status=error.status_code)
+        return
+    if isinstance(result, MFAChallenge):
+        await send_location(send, mode, mfa_location(target, result))
+        return
+    cookies = session_cookies(result.tokens, routes.config) if result.tokens else None
+    await send_location(send, mode, target, extra_headers=cookies)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from ._account import AccountFlows
     from ._http.app import AuthApp
+    from ._magic_links import MagicLinks
     from ._oauth import OAuthFlow
     from ._passkeys import PasskeyFlow
     from ._ratelimit import RateLimiter, RateLimitOptions
@@ -121,6 +122,8 @@ class Auth:
             # Emailed links must not be built from the request's Host header (a forged Host
             # would mail a reset token to the attacker's site), so the address must be configured.
             raise Configuration("an email_sender needs base_url or AccountOptions(app_url=...) for its links")
+        if self.config.magic_links is not None and (email_sender is None or store is None):
+            raise Configuration("MagicLinkOptions needs a store and an email_sender")
         self.limiter = self._make_limiter(rate_limits)
         self.callbacks = callbacks or Callbacks()
         self.events = events or Events()
@@ -267,6 +270,13 @@ class Auth:
         from ._account import AccountFlows
 
         return AccountFlows(self)
+
+    @cached_property
+    def magic_links(self) -> MagicLinks:
+        """Sign-in links by email (`MagicLinkOptions`)."""
+        from ._magic_links import MagicLinks
+
+        return MagicLinks(self)
 
     @cached_property
     def mfa(self) -> MFAFlow:

@@ -67,6 +67,10 @@ class RateLimitOptions:
     otp_per_user: str = "10/10minutes"
     forgot_password_per_email: str = "3/hour"  # noqa: S105 (a limit, not a password)
     email_verification_per_user: str = "3/hour"
+    # Sign-in links by email: per client IP first (one sender spraying addresses), then per
+    # address (one mailbox flooded from many IPs).
+    magic_link_per_ip: str = "20/hour"
+    magic_link_per_email: str = "3/10minutes;10/day"
     redis_down: Literal["closed", "open"] = "closed"
     trusted_proxies: tuple[str, ...] = ()
     # Namespace of every Redis key, so that apps (or test runs) sharing one Redis never collide.
@@ -82,6 +86,8 @@ LIMIT_NAMES = (
     "otp_per_user",
     "forgot_password_per_email",
     "email_verification_per_user",
+    "magic_link_per_ip",
+    "magic_link_per_email",
 )
 
 

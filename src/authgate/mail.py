@@ -30,6 +30,7 @@ __all__ = [
     "credential_changed_notice",
     "email_change_message",
     "existing_account_message",
+    "magic_link_message",
     "otp_message",
     "password_reset_message",
     "unverified_account_message",
@@ -157,6 +158,18 @@ def password_reset_message(to: str, url: str) -> EmailMessage:
         action="Reset password",
         url=url,
         outro="If it was not you, ignore this email: your password stays the same.",
+    )
+
+
+def magic_link_message(to: str, url: str, minutes: int) -> EmailMessage:
+    """Send a sign-in link (the email provider)."""
+    return _link_message(
+        to,
+        subject="Your sign-in link",
+        intro=f"Open the link below to sign in. It works once, within {minutes} minutes.",
+        action="Sign in",
+        url=url,
+        outro="If you did not ask to sign in, ignore this email: nobody can use the link without your mailbox.",
     )
 
 

@@ -16,6 +16,10 @@ if [ -f package-lock.json ]; then
 else
   npm install --no-audit --no-fund --loglevel=error || fail "npm install failed"
 fi
+# The unmodified Auth.js clients (next-auth 4.24 and 5.0 beta, pinned) for test/e2e/authjs.test.ts,
+# and oidc-provider for its OIDC sign-in; both have their own lock files.
+(cd test/authjs && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in test/authjs failed"
+(cd "$repo/tests/oidc" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in tests/oidc failed"
 node scripts/build.mjs || fail "build failed"
 if [ "${CI:-}" = "true" ] && git -C "$repo" rev-parse --git-dir >/dev/null 2>&1 &&
   ! git -C "$repo" diff --quiet -- src/authgate/demo_static/authgate-client.js; then

@@ -22,6 +22,10 @@ export interface DemoOptions {
   rateLimits?: boolean;
   /** Extra environment for the demo process (e.g. GITHUB_CLIENT_ID to list a provider). */
   env?: Record<string, string>;
+  /** Listen on this port (when something else, e.g. an OAuth provider, must know it first). */
+  port?: number;
+  /** More `authgate demo` arguments, e.g. ["--authjs", "4"]. */
+  args?: string[];
 }
 
 function authgateCommand(): string {
@@ -30,7 +34,7 @@ function authgateCommand(): string {
   return existsSync(venv) ? venv : "authgate";
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -51,11 +55,12 @@ function exited(child: ChildProcess): Promise<void> {
 
 export async function startDemo(options: DemoOptions = {}): Promise<DemoServer> {
   const dir = mkdtempSync(join(tmpdir(), "authgate-js-"));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const args = ["demo", "--host", "127.0.0.1", "--port", String(port), "--database-url", `sqlite:///${join(dir, "demo.db")}`];
   if (options.accessTtl) args.push("--access-ttl", String(options.accessTtl));
   if (options.refreshTtl) args.push("--refresh-ttl", String(options.refreshTtl));
   args.push("--rate-limits", options.rateLimits ? "on" : "off");
+  if (options.args) args.push(...options.args);
   const env: NodeJS.ProcessEnv = { ...process.env, AUTHGATE_SECRET: "js-client-tests-secret-0123456789abcdefghijklmnop" };
   // Providers come from the environment: only the ones a test asks for.
   for (const name of Object.keys(env)) if (/^(GITHUB|GOOGLE|OIDC)_/.test(name)) delete env[name];

@@ -40,6 +40,7 @@ class AuthApp:
     def __init__(self, auth: Auth) -> None:
         from ..openapi import serve_openapi
         from .account_routes import AccountRoutes
+        from .magic_link_routes import MagicLinkRoutes
         from .provider_routes import ProviderRoutes
 
         self.auth = auth
@@ -47,6 +48,7 @@ class AuthApp:
         self.trusted_proxies = auth.limiter.options.trusted_proxies if auth.limiter else ()
         providers = ProviderRoutes(self)
         self.accounts = AccountRoutes(self)
+        self.magic_links = MagicLinkRoutes(providers)
         self._routes: dict[str, dict[str, Handler]] = {
             "/sign-up": {"POST": self.sign_up},
             "/sign-in": {"POST": self.sign_in},
@@ -63,6 +65,7 @@ class AuthApp:
             "/signin": {"GET": providers.list_providers, "POST": providers.list_providers},
             "/signout": {"POST": providers.signout},
             "/error": {"GET": providers.error_page},
+            "/verify-request": {"GET": self.magic_links.verify_request},
             "/_log": {"POST": self.client_log},
             "/openapi.json": {"GET": serve_openapi},
             **self.accounts.routes(),

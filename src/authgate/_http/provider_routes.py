@@ -58,13 +58,13 @@ class ProviderRoutes:
     def _redirect_uri(self, call: Call, provider_id: str) -> str:
         return f"{call.origin()}{self.config.base_path}/callback/{provider_id}"
 
-    async def _form_or_json(self, call: Call) -> tuple[dict[str, Any], bool]:
+    async def form_or_json(self, call: Call) -> tuple[dict[str, Any], bool]:
         """The body of a POST that an HTML form or a script may send; (body, came_from_form)."""
         if body_media_type(call.scope) == "application/x-www-form-urlencoded":
             return dict(await read_form_body(call.scope, call.receive)), True
         return await read_json_body(call.scope, call.receive), False
 
-    def _check_form_csrf(self, call: Call, body: dict[str, Any], from_form: bool) -> None:
+    def check_form_csrf(self, call: Call, body: dict[str, Any], from_form: bool) -> None:
         token = body.get("csrfToken") if from_form else None
         ok = isinstance(token, str) and csrf_matches(self.config.secrets, call.cookie(CSRF_COOKIE), token)
         check_cross_site(call.scope, call.credentials, self.config, csrf_token_ok=ok)
@@ -92,6 +92,14 @@ class ProviderRoutes:
                 "signinUrl": f"{base}/sign-in",
                 "callbackUrl": f"{base}/callback/credentials",
             }
+        if self.auth.has_store and self.config.magic_links is not None:
+            listed["email"] = {
+                "id": "email",
+                "name": "Email",
+                "type": "email",
+                "signinUrl": f"{base}/signin/email",
+                "callbackUrl": f"{base}/callback/email",
+            }
         for provider in self.auth.providers.values():
             listed[provider.id] = {
                 "id": provider.id,
@@ -109,6 +117,9 @@ class ProviderRoutes:
         may also ask to link the provider to the signed-in user with `link=true`.
         """
         provider_id = call.path_param
+        if provider_id == "email" and self.config.magic_links is not None:
+            await self.app.magic_links.request(call, send)
+            return
         if provider_id == "passkey":
             if call.scope["method"] != "POST":
                 raise NotFound("Passkey sign-in starts with POST /signin/passkey")
@@ -119,8 +130,8 @@ class ProviderRoutes:
         link = False
         mode: UrlMode = None
         if call.scope["method"] == "POST":
-            body, from_form = await self._form_or_json(call)
-            self._check_form_csrf(call, body, from_form)
+            body, from_form = await self.form_or_json(call)
+            self.check_form_csrf(call, body, from_form)
             params = {**params, **body}
             link = str(params.get("link", "")).lower() in ("1", "true")
             mode = url_mode(call, body)
@@ -161,8 +172,8 @@ class ProviderRoutes:
             if body_media_type(call.scope) != "application/x-www-form-urlencoded":
                 await self.app.sign_in(call, send)
                 return
-            body, from_form = await self._form_or_json(call)
-            self._check_form_csrf(call, body, from_form)
+            body, from_form = await self.form_or_json(call)
+            self.check_form_csrf(call, body, from_form)
             self.app.require_passwords()
             await credentials_form(self, call, send, body)
             return
@@ -170,6 +181,9 @@ class ProviderRoutes:
             if call.scope["method"] != "POST":
                 raise NotFound()
             await self.app.accounts.passkey_callback(call, send)
+            return
+        if provider_id == "email" and self.config.magic_links is not None:
+            await self.app.magic_links.callback(call, send)
             return
         if call.scope["method"] != "GET":
             raise NotFound("Provider callbacks arrive as GET redirects")
@@ -203,8 +217,8 @@ class ProviderRoutes:
     async def signout(self, call: Call, send: Send) -> None:
         """Auth.js form sign-out: a form with csrfToken gets a redirect (or `{url}` when it asks
         with `json=true` or `X-Auth-Return-Redirect`); a script sending JSON gets `{success}`."""
-        body, from_form = await self._form_or_json(call)
-        self._check_form_csrf(call, body, from_form)
+        body, from_form = await self.form_or_json(call)
+        self.check_form_csrf(call, body, from_form)
         await self.auth.sign_out(
             access_token=call.credentials.token, refresh_token=call.credentials.refresh_token, meta=call.meta()
         )

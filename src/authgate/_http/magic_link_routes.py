@@ -1,0 +1,155 @@
+"""HTTP side of sign-in links by email: POST /signin/email, GET and POST /callback/email,
+GET /verify-request. The flow itself is `authgate._magic_links`.
+
+Both request kinds of the provider routes are accepted: JSON with `X-Authgate-Client: true`
+(authgate's client) and the Auth.js form with `csrfToken` (double submit). The emailed link
+opens a confirmation page (GET never spends the token: mail scanners follow links); its form
+POSTs back with a CSRF token, and that POST signs in.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from .._csrf import csrf_token_from_cookie, new_csrf_cookie
+from .._errors import AuthError, InvalidRequest, MethodNotAllowed
+from .._oauth import error_location
+from ..mfa import MFAChallenge
+from ..mfa._flow import TRUSTED_DEVICE_COOKIE
+from .authjs import mfa_location, send_location, url_mode
+from .call import Call
+from .parsing import optional_string_field, string_field
+from .provider_routes import CSRF_COOKIE
+from .responses import Send, send_json, session_cookies, short_lived_cookie
+
+if TYPE_CHECKING:
+    from .provider_routes import ProviderRoutes
+
+__all__ = ["MagicLinkRoutes"]
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Sign in</title>
+<style>body{{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
+button{{font:inherit;padding:.5rem 1.25rem}}</style></head>
+<body><h1>Sign in</h1><p>Sign in as <strong>{email}</strong>?</p>
+<form method="post" action="{action}">
+<input type="hidden" name="token" value="{token}"><input type="hidden" name="email" value="{email}">
+<input type="hidden" name="csrfToken" value="{csrf}">
+<button type="submit" id="confirm">Sign in</button></form>
+<p>If you did not ask for this link, close this page: nothing happens until you press the button.</p>
+</body></html>
+"""
+# The page carries the token in its URL and form: no scripts, no framing, no Referer.
+_PAGE_HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    ),
+]
+
+
+class MagicLinkRoutes:
+    """Handlers bound to the provider routes (for their CSRF, body and redirect helpers)."""
+
+    def __init__(self, routes: ProviderRoutes) -> None:
+        self.routes = routes
+        self.auth = routes.auth
+        self.config = routes.config
+
+    def _error_url(self, call: Call, kind: str) -> str:
+        return error_location(f"{call.origin()}{self.config.base_path}/error", kind)
+
+    async def request(self, call: Call, send: Send) -> None:
+        """POST /signin/email: `{email, callbackUrl?}`. The same answer whoever owns the address."""
+        if call.scope["method"] != "POST":
+            raise MethodNotAllowed()
+        self.auth.magic_links.check_available()
+        body, from_form = await self.routes.form_or_json(call)
+        self.routes.check_form_csrf(call, body, from_form)
+        email = string_field(body, "email", max_length=320)
+        requested = optional_string_field(body, "callbackUrl", max_length=2048)
+        target = await self.routes.callback_target(call, requested)
+        await self.auth.magic_links.request(email, target, meta=call.meta())
+        if not from_form:
+            await send_json(send, 200, {"success": True})  # authgate's client: the same for every address
+            return
+        verify = f"{call.origin()}{self.config.base_path}/verify-request?provider=email&type=email"
+        await send_location(send, url_mode(call, body), verify)
+
+    async def verify_request(self, call: Call, send: Send) -> None:
+        """GET /verify-request: where Auth.js sends the browser after asking for a link."""
+        await send_json(send, 200, {"message": "If the address can sign in, a sign-in link is on its way."})
+
+    async def callback(self, call: Call, send: Send) -> None:
+        if call.scope["method"] == "GET":
+            await self._confirmation_page(call, send)
+        else:
+            await self._redeem(call, send)
+
+    async def _confirmation_page(self, call: Call, send: Send) -> None:
+        """GET /callback/email?token&email: a page whose button POSTs; the token stays unspent."""
+        self.auth.magic_links.check_available()
+        query = call.query()
+        token, email = query.get("token"), query.get("email")
+        try:
+            await self.auth.magic_links.peek(token, email)
+        except AuthError as error:
+            await send_location(
+                send, None, self._error_url(call, error.kind if error.kind == "Verification" else "Configuration")
+            )
+            return
+        secret = self.config.signing_secret
+        csrf = csrf_token_from_cookie(secret, call.cookie(CSRF_COOKIE))
+        headers = list(_PAGE_HEADERS)
+        if csrf is None:
+            csrf, cookie = new_csrf_cookie(secret)
+            headers.append(short_lived_cookie(self.config, CSRF_COOKIE, cookie, path="/", max_age=24 * 3600))
+        page = _PAGE.format(
+            email=escape(email or ""), token=escape(token or ""), csrf=escape(csrf),
+            action=escape(f"{self.config.base_path}/callback/email"),
+        ).encode()  # fmt: skip
+        headers.append((b"content-length", str(len(page)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": page})
+
+    async def _redeem(self, call: Call, send: Send) -> None:
+        """POST /callback/email: `{token, email}` (form with csrfToken, or JSON with the header)."""
+        self.auth.magic_links.check_available()
+        body, from_form = await self.routes.form_or_json(call)
+        self.routes.check_form_csrf(call, body, from_form)
+        token = _text(body, "token", 256)
+        email = _text(body, "email", 320)
+        try:
+            result, target = await self.auth.magic_links.redeem(
+                token, email, meta=call.meta(), trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE)
+            )
+        except AuthError as error:
+            if not from_form:
+                raise
+            kind = error.kind if error.kind in ("Verification", "AccessDenied", "RateLimited") else "Verification"
+            await send_location(send, url_mode(call, body), self._error_url(call, kind), status=error.status_code)
+            return
+        if not from_form:
+            await self.routes.app.send_sign_in(send, result, "cookie")
+            return
+        if isinstance(result, MFAChallenge):
+            await send_location(send, url_mode(call, body), mfa_location(target, result))
+            return
+        cookies = session_cookies(result.tokens, self.config) if result.tokens else None
+        await send_location(send, url_mode(call, body), target, extra_headers=cookies)
+
+
+def _text(body: dict[str, Any], name: str, max_length: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise InvalidRequest(f"{name}: must be a string of at most {max_length} characters", field=name)
+    return value

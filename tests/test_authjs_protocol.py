@@ -44,7 +44,10 @@ async def test_credentials_form_needs_the_csrf_token_and_writes_nothing_without_
 ) -> None:
     await signed_up(client)
     await csrf(client)
-    for body in (form(email=EMAIL, password=PASSWORD, json="true"), form(email=EMAIL, password=PASSWORD, csrfToken="forged")):
+    for body in (
+        form(email=EMAIL, password=PASSWORD, json="true"),
+        form(email=EMAIL, password=PASSWORD, csrfToken="forged"),
+    ):
         refused = await client.post("/api/auth/callback/credentials", content=body, headers=FORM)
         assert refused.status_code == 403 and refused.json()["kind"] == "MissingCSRF"
         assert "set-cookie" not in refused.headers
@@ -106,7 +109,9 @@ async def test_credentials_form_with_totp_returns_the_challenge_in_the_fragment(
 ) -> None:
     await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     secret = (await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)).json()["secret"]
-    confirmed = await client.post("/api/auth/mfa/totp/confirm", json={"code": pyotp.TOTP(secret).at(clock())}, headers=CLIENT)
+    confirmed = await client.post(
+        "/api/auth/mfa/totp/confirm", json={"code": pyotp.TOTP(secret).at(clock())}, headers=CLIENT
+    )
     assert confirmed.status_code == 200
     client.cookies.clear()
     token = await csrf(client)

@@ -99,7 +99,10 @@ async def test_link_signs_in_after_the_confirmation_post_and_not_on_get(
     for _ in range(2):  # a mail scanner's GETs spend nothing and sign nobody in
         page = await client.get(link)
         assert page.status_code == 200 and "authgate_session" not in page.cookies
-        assert page.headers["referrer-policy"] == "no-referrer" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert (
+            page.headers["referrer-policy"] == "no-referrer"
+            and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        )
     assert await session_count(auth.store, EMAIL) == 0
     signed_in = await confirm(client, link)
     assert signed_in.status_code == 302 and signed_in.headers["location"] == f"{ORIGIN}/welcome"

@@ -111,8 +111,14 @@ def _schemas(config: AuthConfig) -> dict[str, Schema]:
             {"id": _STRING, "user_id": _STRING, "expires_at": _TIME, "refresh_expires_at": _TIME, "created_at": _TIME}
         ),
         "SignedIn": {
-            **_object({"user": _ref("User"), "session": _ref("Session")}, bearer),
-            "description": "The session; with `transport: bearer` also the tokens.",
+            **_object({"user": _ref("User"), "session": _ref("Session")}, {**bearer, "expires": _TIME}),
+            "description": "The session; with `transport: bearer` also the tokens; from GET /session also "
+            "Auth.js's `expires` (= `session.expires_at`).",
+        },
+        "RedirectUrl": {
+            **_object({"url": _STRING}),
+            "description": "Auth.js's answer for a form with `json=true` or `X-Auth-Return-Redirect: 1`: where to go "
+            "(the provider, `callbackUrl`, `callbackUrl#mfa_challenge=...&methods=...`, or /error?error=<kind>).",
         },
         "BearerTokens": _object(bearer),
         "MFAChallenge": {
@@ -217,6 +223,17 @@ def _op(
     return operation
 
 
+def _url_errors(operation: Schema, *statuses: int) -> Schema:
+    """Auth.js v4 mode (`json=true`) keeps a failure's status but answers `{url}` to the error page."""
+    for status in statuses:
+        operation["responses"][str(status)] = {
+            "description": f"{_STATUS_NAMES[status]}: the error, or (form with `json=true`) the error page as {{url}}",
+            "headers": _NO_STORE,
+            "content": {"application/json": {"schema": {"anyOf": [_ref("Error"), _ref("RedirectUrl")]}}},
+        }
+    return operation
+
+
 _CLIENT = {"$ref": "#/components/parameters/Client"}
 _CLIENT_OPTIONAL = {"$ref": "#/components/parameters/ClientOptional"}
 _SIGNED_IN_SECURITY: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"bearer": []}]
@@ -256,6 +273,15 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
     passkey_id = [_query("id", _text(1024, min_length=1), required=True, description="the passkey id")]
     passkey_credential = {"credential": {"type": "object", "description": "the WebAuthn credential as JSON"}}
     signed_in_op: dict[str, Any] = {"security": _SIGNED_IN_SECURITY, "params": [_CLIENT]}
+    url = _ok(_ref("RedirectUrl"), "The redirect as JSON (`json=true` or `X-Auth-Return-Redirect`)", cookies=True)
+    return_redirect = {
+        "name": "X-Auth-Return-Redirect",
+        "in": "header",
+        "required": False,
+        "description": "Auth.js v5: answer 200 `{url}` instead of 302 (v4 sends `json=true` in the form)",
+        "schema": {"type": "string"},
+    }
+    authjs_form = {"csrfToken": _STRING, "callbackUrl": _STRING, "json": _STRING}
     sign_in_errors = (*_BODY, 401, 404, 429)
     return {
         "/sign-up": {
@@ -282,7 +308,14 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         "/session": {
             "get": _op(
                 "The current session (an app's `session` callback may reshape this body)",
-                {200: _ok(_ref("SignedIn"), "The session (re-issued cookie with the JWT strategy)", cookies=True)},
+                {
+                    200: _ok(
+                        {"anyOf": [_ref("SignedIn"), _object({}), {"type": "null"}]},
+                        "The session (re-issued cookie with the JWT strategy); with `AuthJSOptions`, signed out: "
+                        "`{}` (version 4) or `null` (version 5) instead of 401",
+                        cookies=True,
+                    )
+                },
                 (401, 503),
                 security=[*_SIGNED_IN_SECURITY, {}],
             )
@@ -346,7 +379,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             "post": _op("Public provider metadata (Auth.js)", {200: providers}),
         },
         "/signin/{provider}": {
-            "parameters": [_provider_param(["passkey"])],
+            "parameters": [_provider_param(["email", "passkey"])],
             "get": _op(
                 "Start a provider sign-in (302 to the provider)",
                 {302: _REDIRECT},
@@ -355,11 +388,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             ),
             "post": _op(
                 "Start a provider sign-in from a form or script; `link=true` links it to the signed-in user",
-                {302: _REDIRECT},
+                {200: url, 302: _REDIRECT},
                 (*_BODY, 401, 404),
-                params=[_CLIENT_OPTIONAL, _query("callbackUrl", _STRING)],
+                params=[_CLIENT_OPTIONAL, return_redirect, _query("callbackUrl", _STRING)],
                 body=_object({}, {"callbackUrl": _STRING, "link": {"type": ["boolean", "string"]}}),
-                form=_object({}, {"csrfToken": _STRING, "callbackUrl": _STRING, "link": _STRING}),
+                form=_object({}, {**authjs_form, "link": _STRING}),
             ),
         },
         "/signin/passkey": {
@@ -370,8 +403,59 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 params=[_CLIENT],
             )
         },
+        "/signin/email": {
+            "post": _op(
+                "Email a single-use sign-in link (MagicLinkOptions); the same answer for every address",
+                {200: _ok({"anyOf": [_object({"success": _TRUE}), _ref("RedirectUrl")]}), 302: _REDIRECT},
+                (*_BODY, 404, 429),
+                params=[_CLIENT_OPTIONAL, return_redirect],
+                body=_object({"email": _text(320)}, {"callbackUrl": _text(2048)}),
+                form=_object({"email": _text(320)}, authjs_form),
+            )
+        },
+        "/verify-request": {
+            "get": _op(
+                "Where Auth.js sends the browser after asking for a link", {200: _ok(_object({"message": _STRING}))}
+            )
+        },
+        "/callback/email": {
+            "get": {
+                **_op(
+                    "The emailed link: a confirmation page whose button POSTs (GET spends nothing)",
+                    {302: _REDIRECT},
+                    (404,),
+                    params=[_query("token", _STRING), _query("email", _STRING)],
+                ),
+                "responses": {
+                    "200": {
+                        "description": "HTML confirmation page (a form POSTing token, email and csrfToken)",
+                        "headers": _NO_STORE,
+                        "content": {"text/html": {"schema": _STRING}},
+                    },
+                    "302": _REDIRECT,
+                    "404": {"$ref": "#/components/responses/NotFound"},
+                },
+            },
+            "post": _url_errors(
+                _op(
+                    "Spend a sign-in link: form from the confirmation page (302 or {url}) or JSON (as /sign-in)",
+                    {
+                        200: _ok(
+                            {"anyOf": [_ref("SignedIn"), _ref("MFAChallenge"), _ref("RedirectUrl")]}, cookies=True
+                        ),
+                        302: _REDIRECT,
+                    },
+                    (*_BODY, 404, 429),
+                    params=[_CLIENT_OPTIONAL, return_redirect],
+                    body=_object({"token": _text(256), "email": _text(320)}),
+                    form=_object({"token": _text(256), "email": _text(320)}, authjs_form),
+                ),
+                400,
+                429,
+            ),
+        },
         "/callback/{provider}": {
-            "parameters": [_provider_param(["credentials", "passkey"])],
+            "parameters": [_provider_param(["credentials", "email", "passkey"])],
             "get": _op(
                 "Complete a provider sign-in; failures redirect to /error?error=<kind>",
                 {302: _REDIRECT},
@@ -380,12 +464,25 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             ),
         },
         "/callback/credentials": {
-            "post": _op(
-                "Sign in with email and password (Auth.js credentials)",
-                {200: sign_in_answer},
-                sign_in_errors,
-                params=[_CLIENT],
-                body=_ref("EmailPassword"),
+            "post": _url_errors(
+                _op(
+                    "Sign in with email and password (JSON as /sign-in, or Auth.js's form: 302 or {url})",
+                    {
+                        200: _ok(
+                            {"anyOf": [_ref("SignedIn"), _ref("MFAChallenge"), _ref("RedirectUrl")]}, cookies=True
+                        ),
+                        302: _REDIRECT,
+                    },
+                    sign_in_errors,
+                    params=[_CLIENT_OPTIONAL, return_redirect],
+                    body=_ref("EmailPassword"),
+                    form=_object(
+                        {"email": _text(320), "password": _text(config.passwords.max_length), "csrfToken": _STRING},
+                        {"callbackUrl": _STRING, "json": _STRING, "redirect": _STRING},
+                    ),
+                ),
+                401,
+                429,
             )
         },
         "/callback/passkey": {
@@ -399,13 +496,13 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
         },
         "/signout": {
             "post": _op(
-                "Auth.js sign-out: a form with csrfToken gets a redirect, a script gets JSON",
-                {200: _ok(_object({"success": _TRUE}), cookies=True), 302: _REDIRECT},
+                "Auth.js sign-out: a form with csrfToken gets a redirect (or {url} when asked), a script gets JSON",
+                {200: _ok({"anyOf": [_object({"success": _TRUE}), _ref("RedirectUrl")]}, cookies=True), 302: _REDIRECT},
                 _BODY,
-                params=[_CLIENT_OPTIONAL],
+                params=[_CLIENT_OPTIONAL, return_redirect],
                 security=[*_SIGNED_IN_SECURITY, {}],
                 body=_object({}, {"callbackUrl": _STRING}),
-                form=_object({"csrfToken": _STRING}, {"callbackUrl": _STRING}),
+                form=_object({"csrfToken": _STRING}, {"callbackUrl": _STRING, "json": _STRING}),
             )
         },
         "/error": {
@@ -415,6 +512,16 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             }
         },
         "/openapi.json": {"get": _op("This document", {200: _ok({"type": "object"})})},
+        "/_log": {
+            "post": {
+                **_op("The Auth.js v4 client's error reports: accepted and dropped with AuthJSOptions", {}),
+                "responses": {
+                    "200": _ok(_object({})),
+                    "404": {"$ref": "#/components/responses/NotFound"},
+                    "413": {"$ref": "#/components/responses/PayloadTooLarge"},
+                },
+            }
+        },
         "/mfa": {
             "get": _op(
                 "The user's second factors",

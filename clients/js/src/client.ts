@@ -47,6 +47,14 @@ export interface AuthClient extends AccountMethods {
     passkey(): Promise<Result<SessionData>>;
     /** Leave the page for an OAuth/OIDC provider (browser only); it comes back to `callbackUrl`. */
     provider(id: string, options?: { callbackUrl?: string }): void;
+    /**
+     * Email a single-use sign-in link (server: `MagicLinkOptions`). The answer is the same whether or
+     * not the address has an account. The link opens a confirmation page on the server whose button
+     * signs in and returns to `callbackUrl`.
+     */
+    magicLink(input: { email: string; callbackUrl?: string }): Promise<Result<{ success: true }>>;
+    /** Spend a link's `token` and `email` from an app's own confirmation page; may answer an MFA challenge. */
+    confirmMagicLink(input: { token: string; email: string }): Promise<Result<SessionData | MfaChallenge>>;
   };
   mfa: MfaMethods;
   passkey: PasskeyMethods;
@@ -390,6 +398,12 @@ export function createAuthClient(options: AuthClientOptions = {}): AuthClient {
         if (!location) throw new Error("signIn.provider navigates the page: use providerSignInURL outside a browser");
         location.assign(extras.account.providerSignInURL(id, options));
       },
+      magicLink: (input) =>
+        call(
+          () => send("/signin/email", "POST", input.callbackUrl ? { email: input.email, callbackUrl: input.callbackUrl } : { email: input.email }),
+          (b) => ((b as { success?: unknown }).success === true ? { success: true as const } : null),
+        ),
+      confirmMagicLink: (input) => startSession("/callback/email", { token: input.token, email: input.email }),
     },
     mfa: {
       ...extras.mfa,

@@ -32,7 +32,7 @@ function render(state) {
   $("signed-in").hidden = !signedIn;
   $("sessions-panel").hidden = !signedIn;
   const signedOut = state.status === "unauthenticated";
-  for (const id of ["signed-out", "signed-out-signin", "other-signin", "forgot-panel"]) $(id).hidden = !signedOut;
+  for (const id of ["signed-out", "signed-out-signin", "other-signin", "magic-panel", "forgot-panel"]) $(id).hidden = !signedOut;
   for (const id of ["totp-panel", "passkeys-panel", "account-panel"]) $(id).hidden = !signedIn;
   if (signedIn) $("mfa-panel").hidden = true;
   $("session-json").textContent = JSON.stringify(state.user ? { user: state.user, session: state.session } : null, null, 2);
@@ -361,6 +361,16 @@ $("verify-email-send").addEventListener("click", () =>
     show("Verification email sent (the demo prints it in its terminal)", "ok");
   }),
 );
+
+$("magic-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("magic-submit"), async () => {
+    const { error } = await auth.signIn.magicLink({ email: $("magic-email").value, callbackUrl: `${location.origin}/` });
+    if (error) return showError(error);
+    $("magic-form").reset();
+    show("If that address can sign in, a sign-in link is on its way (see the demo's terminal)", "ok");
+  });
+});
 
 $("forgot-form").addEventListener("submit", (event) => {
   event.preventDefault();

@@ -551,7 +551,12 @@ function createAuthClient(options = {}) {
         const location = globalThis.location;
         if (!location) throw new Error("signIn.provider navigates the page: use providerSignInURL outside a browser");
         location.assign(extras.account.providerSignInURL(id, options2));
-      }
+      },
+      magicLink: (input) => call(
+        () => send("/signin/email", "POST", input.callbackUrl ? { email: input.email, callbackUrl: input.callbackUrl } : { email: input.email }),
+        (b) => b.success === true ? { success: true } : null
+      ),
+      confirmMagicLink: (input) => startSession("/callback/email", { token: input.token, email: input.email })
     },
     mfa: {
       ...extras.mfa,

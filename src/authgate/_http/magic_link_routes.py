@@ -96,9 +96,9 @@ class MagicLinkRoutes:
     async def _confirmation_page(self, call: Call, send: Send) -> None:
         """GET /callback/email?token&email: a page whose button POSTs; the token stays unspent."""
         self.auth.magic_links.check_available()
-        query = call.query()
-        token, email = query.get("token"), query.get("email")
         try:
+            query = call.query()  # a mangled link is a page for the user too, not a JSON 400
+            token, email = query.get("token"), query.get("email")
             await self.auth.magic_links.peek(token, email)
         except AuthError as error:
             await send_location(

@@ -13,8 +13,6 @@ one factor: a user with TOTP or email MFA gets the MFA challenge, as after a pas
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MAGIC_LINK", "MagicLinks"]
 
-logger = logging.getLogger("authgate")
-
 MAGIC_LINK = "magic_link"
 
 
@@ -42,7 +38,6 @@ class MagicLinks:
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
         self.config = auth.config
-        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def options(self) -> MagicLinkOptions:
@@ -59,40 +54,34 @@ class MagicLinks:
 
     async def request(self, email: str, callback_url: str, *, meta: RequestMeta | None) -> None:
         """Check the input and the limits now; look up, issue and email later (see the module)."""
-        from ._engine import normalize_email
+        from ._emails import normalize_email
 
         self.check_available()
         display_email, email_key = normalize_email(email)  # a malformed address is a 400 for anyone
         await self.auth.rate_limit("magic_link_per_ip", (meta.ip if meta else None) or "unknown")
         await self.auth.rate_limit("magic_link_per_email", email_key)
-        task = asyncio.create_task(self._send(display_email, email_key, callback_url))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.auth.accounts.run_later(self._send(display_email, email_key, callback_url), what="a sign-in link")
 
     async def _send(self, display_email: str, email_key: str, callback_url: str) -> None:
         from .mail import magic_link_message
 
-        try:
-            options = self.options
-            await self.auth.open()
-            found = await self.auth.store.get_credentials(email_key)
-            user = found[0] if found else None
-            if user is None and not options.create_users:
-                return  # nobody to sign in, and the requester must not learn that
-            raw = await self.auth.accounts.tokens.issue(
-                MAGIC_LINK, user_id=user.id if user else None, lifetime=options.lifetime,
-                data={"email": email_key, "callback": callback_url},
-            )  # fmt: skip
-            link = f"{self.auth.accounts.api_url}/callback/email?{urlencode({'token': raw, 'email': email_key})}"
-            minutes = max(1, int(options.lifetime.total_seconds() // 60))
-            await self.auth.accounts.deliver(magic_link_message(user.email if user else display_email, link, minutes))
-        except Exception:  # nobody waits for this; the requester already has its answer
-            logger.exception("authgate: sending a sign-in link failed")
+        options = self.options
+        await self.auth.open()
+        found = await self.auth.store.get_credentials(email_key)
+        user = found[0] if found else None
+        if user is None and not options.create_users:
+            return  # nobody to sign in, and the requester must not learn that
+        raw = await self.auth.accounts.tokens.issue(
+            MAGIC_LINK, user_id=user.id if user else None, lifetime=options.lifetime,
+            data={"email": email_key, "callback": callback_url},
+        )  # fmt: skip
+        link = f"{self.auth.accounts.api_url}/callback/email?{urlencode({'token': raw, 'email': email_key})}"
+        minutes = max(1, int(options.lifetime.total_seconds() // 60))
+        await self.auth.accounts.deliver(magic_link_message(user.email if user else display_email, link, minutes))
 
     async def drain(self) -> None:
         """Wait for links still being sent (tests, shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.auth.accounts.idle()
 
     async def peek(self, raw: str | None, email: str | None) -> str:
         """The callback URL of a live link for this address, without spending it; Verification
@@ -119,7 +108,7 @@ class MagicLinks:
             raise Verification()
         user = await self._user_for(str(data["email"]), token.user_id, meta)
         target = str(data.get("callback", ""))
-        if self.auth.mfa.trusted_device(trusted_device, user.id) is None:
+        if self.auth.mfa.trusted_device(trusted_device, user) is None:
             methods = await self.auth.mfa.methods_for(user)
             if methods:
                 return await self.auth.mfa.challenge(user, methods, meta), target
@@ -127,7 +116,7 @@ class MagicLinks:
 
     @staticmethod
     def _same_address(data: dict[str, object], email: str | None) -> bool:
-        from ._engine import normalize_email
+        from ._emails import normalize_email
 
         if not email:
             return False
@@ -164,5 +153,5 @@ class MagicLinks:
             if found is None:
                 raise Verification() from None
             return found[0]
-        await self.auth._audit("create_user", user_id=user.id, meta=meta, method="email")
+        await self.auth.audit("create_user", user_id=user.id, meta=meta, method="email")
         return user

@@ -106,7 +106,7 @@ class MagicLinkRoutes:
             )
             return
         secret = self.config.signing_secret
-        csrf = csrf_token_from_cookie(secret, call.cookie(CSRF_COOKIE))
+        csrf = csrf_token_from_cookie(self.config.secrets, call.cookie(CSRF_COOKIE))
         headers = list(_PAGE_HEADERS)
         if csrf is None:
             csrf, cookie = new_csrf_cookie(secret)

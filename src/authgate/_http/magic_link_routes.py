@@ -101,9 +101,8 @@ class MagicLinkRoutes:
             token, email = query.get("token"), query.get("email")
             await self.auth.magic_links.peek(token, email)
         except AuthError as error:
-            await send_location(
-                send, None, self._error_url(call, error.kind if error.kind == "Verification" else "Configuration")
-            )
+            kind = "ServiceUnavailable" if error.kind == "ServiceUnavailable" else "Verification"
+            await send_location(send, None, self._error_url(call, kind))
             return
         secret = self.config.signing_secret
         csrf = csrf_token_from_cookie(self.config.secrets, call.cookie(CSRF_COOKIE))

@@ -299,3 +299,21 @@ async def test_providers_list_email_and_configuration_is_checked(store: Store, c
         "id": "email", "name": "Email", "type": "email",
         "signinUrl": f"{ORIGIN}/api/auth/signin/email", "callbackUrl": f"{ORIGIN}/api/auth/callback/email",
     }  # fmt: skip
+
+
+async def test_a_credential_event_ends_a_pending_link(
+    client: httpx.AsyncClient, auth: Auth, smtp_server: SMTPServer
+) -> None:
+    await sign_up(client)
+    link = await emailed_link(client, auth, smtp_server)
+    signed_in = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+    assert signed_in.status_code == 200
+    changed = await client.post(
+        "/api/auth/change-password",
+        json={"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+        headers=CLIENT,
+    )
+    assert changed.status_code == 200, changed.text
+    client.cookies.clear()
+    page = await client.get(link)
+    assert page.status_code == 302 and "error=Verification" in page.headers["location"]

@@ -100,7 +100,7 @@ async def test_link_signs_in_after_the_confirmation_post_and_not_on_get(
         page = await client.get(link)
         assert page.status_code == 200 and "authgate_session" not in page.cookies
         assert (
-            page.headers["referrer-policy"] == "no-referrer"
+            page.headers["referrer-policy"] == "same-origin"
             and "frame-ancestors 'none'" in page.headers["content-security-policy"]
         )
     assert await session_count(auth.store, EMAIL) == 0

@@ -41,12 +41,14 @@ button{{font:inherit;padding:.5rem 1.25rem}}</style></head>
 <p>If you did not ask for this link, close this page: nothing happens until you press the button.</p>
 </body></html>
 """
-# The page carries the token in its URL and form: no scripts, no framing, no Referer.
+# The page carries the token in its URL and form: no scripts, no framing, and no Referer to any
+# other origin. Not `no-referrer`: under it Chromium sends `Origin: null` with the form's POST,
+# which the Origin check rightly refuses.
 _PAGE_HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",

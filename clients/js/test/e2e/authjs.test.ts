@@ -266,6 +266,37 @@ for (const version of [4, 5] as const) {
       expect(await cookieNames()).not.toContain("authgate_session");
     });
 
+    it("signIn('email'): the verify-request url, then the emailed link's page signs in", async () => {
+      const target = `${server.url}/?after=email`;
+      const result = await call<{ ok: boolean; error: string | null; url: string }>(
+        `authjs.signIn("email", {email: ${JSON.stringify(email)}, callbackUrl: ${JSON.stringify(target)}, redirect: false})`,
+      );
+      expect(result.ok).toBe(true);
+      expect(result.error ?? null).toBeNull();
+      expect(result.url).toBe(`${server.url}/api/auth/verify-request?provider=email&type=email`);
+      expect(await cookieNames()).not.toContain("authgate_session");
+      // `authgate demo` prints its emails; the link goes out after the answer.
+      let link: string | undefined;
+      for (let i = 0; i < 50 && !link; i++) {
+        link = server.logs().match(new RegExp(`https?://\\S+/callback/email\\?token=[^\\s&]+&email=${encodeURIComponent(email)}`))?.[0];
+        if (!link) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(link).toBeTruthy();
+      // The demo names itself localhost in links (WebAuthn needs a name); this page is on 127.0.0.1.
+      const opened = new URL(link!);
+      opened.host = new URL(server.url).host;
+      await page.goto(opened.toString());
+      expect(await cookieNames()).not.toContain("authgate_session"); // opening the link spends nothing
+      await Promise.all([page.waitForURL(target), page.click("#confirm")]);
+      expect(await cookieNames()).toContain("authgate_session");
+      await page.goto(pageUrl);
+      await page.waitForFunction(() => (window as any).authjs?.signIn);
+      const session = await call<{ user: { email: string; email_verified: boolean } }>("authjs.getSession()");
+      expect(session.user.email).toBe(email);
+      expect(session.user.email_verified).toBe(true);
+      await call(`authjs.signOut({redirect: false})`);
+    });
+
     it("a user with TOTP gets the MFA challenge in the returned url's fragment, and answers it", async () => {
       // Enrol TOTP while signed in (authgate's own JSON routes).
       await call(`authjs.signIn("credentials", {email: ${JSON.stringify(email)}, password: ${JSON.stringify(PASSWORD)}, redirect: false})`);

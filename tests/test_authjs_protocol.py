@@ -11,7 +11,7 @@ import httpx
 import pyotp
 import pytest
 
-from authgate import Auth, AuthJSOptions
+from authgate import AccountOptions, Auth, AuthJSOptions
 from authgate.providers import GitHub
 from authgate.stores.memory import MemoryStore
 
@@ -183,3 +183,14 @@ async def test_authjs_option_signed_out_session_and_log(clock: FakeClock, versio
         await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
         signed_in = (await client.get("/api/auth/session")).json()
         assert signed_in["user"]["email"] == EMAIL and signed_in["expires"]
+
+
+async def test_credentials_form_unverified_address_when_required_is_access_denied_url(clock: FakeClock) -> None:
+    auth = Auth(store=MemoryStore(), secret=SECRET, clock=clock, accounts=AccountOptions(require_verified_email=True))
+    async with client_for(auth) as client:
+        await signed_up(client)
+        token = await csrf(client)
+        body = form(email=EMAIL, password=PASSWORD, csrfToken=token, callbackUrl=CALLBACK, json="true")
+        answer = await client.post("/api/auth/callback/credentials", content=body, headers=FORM)
+    assert answer.status_code == 403 and "authgate_session" not in answer.cookies
+    assert parse_qs(urlsplit(answer.json()["url"]).query)["error"] == ["AccessDenied"]

@@ -482,6 +482,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     ),
                 ),
                 401,
+                403,
                 429,
             )
         },

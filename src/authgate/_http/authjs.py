@@ -8,11 +8,13 @@ form expects. The security checks are the same as on the JSON routes: a form's C
 token, never its absence, and the Origin check applies to both.
 
 A failed credentials sign-in answers `{url: <base>/error?error=CredentialsSignin&...}` (or
-`error=RateLimited`): with status 401 (429) in v4's mode and 200 in v5's, as each Auth.js
-server does, so each client reports `error: "CredentialsSignin"`. A user with a second factor
-gets `{url: <callbackUrl>#mfa_challenge=...&methods=...}`, the fragment the provider callback
-already uses: the page reads it from the returned `url` (or from `location.hash` after the
-client navigates) and answers it with POST /mfa/verify. A fragment is never sent to a server or in a Referer.
+`error=RateLimited`, or `AccessDenied` for an unverified address when one is required), with the
+error's status (401, 429, 403) in v4's mode and 200 in v5's, as each Auth.js server does, so each
+client reports `error: "CredentialsSignin"`. A user with a second factor gets
+`{url: <callbackUrl>#mfa_challenge=...&methods=...}`, the fragment the provider callback already
+uses: the page reads it from the returned `url` (or from `location.hash` after the client
+navigates) and answers it with POST /mfa/verify. A fragment is never sent to a server or in a
+Referer.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
-from .._errors import CredentialsSignin, RateLimited
+from .._errors import AccessDenied, CredentialsSignin, RateLimited
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
@@ -85,7 +87,7 @@ async def credentials_form(routes: ProviderRoutes, call: Call, send: Send, body:
     trusted = call.cookie(TRUSTED_DEVICE_COOKIE)
     try:
         result = await routes.auth.sign_in(email, password, meta=call.meta(), trusted_device=trusted)
-    except (CredentialsSignin, RateLimited) as error:
+    except (CredentialsSignin, RateLimited, AccessDenied) as error:
         extra = {"provider": "credentials"} if mode != "v5" else {"code": "credentials"}
         location = error_url(call, routes.config.base_path, error.kind, **extra)
         await send_location(send, mode, location, status=error.status_code)

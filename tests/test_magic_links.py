@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -242,6 +243,10 @@ async def test_user_with_totp_gets_the_mfa_challenge(
     client: httpx.AsyncClient, auth: Auth, smtp_server: SMTPServer, clock: FakeClock
 ) -> None:
     await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+    found = await auth.store.get_credentials(EMAIL)
+    assert found is not None
+    # A verified account (an unverified one is recovered by the link, its factors removed).
+    await auth.store.update_user(replace(found[0], email_verified=True))
     secret = (await client.post("/api/auth/mfa/totp/enroll", headers=CLIENT)).json()["secret"]
     code = pyotp.TOTP(secret).at(clock())
     assert (await client.post("/api/auth/mfa/totp/confirm", json={"code": code}, headers=CLIENT)).status_code == 200
@@ -317,3 +322,22 @@ async def test_a_credential_event_ends_a_pending_link(
     client.cookies.clear()
     page = await client.get(link)
     assert page.status_code == 302 and "error=Verification" in page.headers["location"]
+
+
+async def test_a_sign_in_link_to_a_squatted_address_recovers_the_account(
+    client: httpx.AsyncClient, auth: Auth, smtp_server: SMTPServer
+) -> None:
+    # Someone registered the owner's address with a password of their own and never verified it.
+    async with client_for(auth) as squatter:
+        body = {"email": EMAIL, "password": "the squatters password"}
+        assert (await squatter.post("/api/auth/sign-up", json=body, headers=CLIENT)).status_code == 200
+        link = await emailed_link(client, auth, smtp_server)
+        signed_in = await confirm(client, link)
+        assert signed_in.status_code == 302 and "authgate_session" in signed_in.cookies
+        # The mailbox owner has the account; the squatter's session and password are gone.
+        assert (await squatter.get("/api/auth/session")).status_code == 401
+        refused = await squatter.post("/api/auth/sign-in", json=body, headers=CLIENT)
+        assert refused.status_code == 401
+    found = await auth.store.get_credentials(EMAIL)
+    assert found is not None and found[0].email_verified and found[1] is None
+    assert await session_count(auth.store, EMAIL) == 1

@@ -206,11 +206,23 @@ class AccountFlows:
             await self.auth.security.credential_changed(user, "password_reset", keep_session=None, meta=meta,
                                                         **removed)  # fmt: skip
             return user
+        return await self.recover_unverified(user, meta=meta)
+
+    async def recover_unverified(self, user: User, *, meta: RequestMeta | None, remove_password: bool = False) -> User:
+        """The mailbox owner of an account whose address was never verified has just proved the
+        mailbox (a reset link, a sign-in link): the account is theirs. The address becomes verified
+        and everything someone else may have attached before goes: second factors, passkeys,
+        provider identities, sessions, pending links, and (`remove_password`) the password.
+        Returns the user as stored now (its new credential version)."""
+        store = self.auth.store
+        if remove_password:
+            await store.set_password_hash(user.id, None, now=self.config.clock())
         removed = await self._remove_sign_in_methods(user, factors=True)
-        user = replace(user, email_verified=True, updated_at=self.config.clock())
-        await store.update_user(user)
-        await self.auth.security.credential_changed(user, "account_recovered", keep_session=None, meta=meta, **removed)
-        return user
+        verified = replace(user, email_verified=True, updated_at=self.config.clock())
+        await store.update_user(verified)
+        await self.auth.security.credential_changed(verified, "account_recovered", keep_session=None, meta=meta,
+                                                    **removed)  # fmt: skip
+        return await store.get_user(user.id) or verified
 
     async def _remove_sign_in_methods(self, user: User, *, factors: bool) -> dict[str, Any]:
         store = self.auth.store

@@ -14,7 +14,6 @@ one factor: a user with TOTP or email MFA gets the MFA challenge, as after a pas
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -137,9 +136,9 @@ class MagicLinks:
                 raise Verification()
             user = await self._create(email_key, meta)
         if not user.email_verified:
-            # Following the link proved the mailbox.
-            user = replace(user, email_verified=True, updated_at=self.config.clock())
-            await store.update_user(user)
+            # Following the link proved the mailbox, and nobody had before: whoever registered the
+            # address (and knows its password) loses it, as with a reset (account recovery).
+            user = await self.auth.accounts.recover_unverified(user, meta=meta, remove_password=True)
         return user
 
     async def _create(self, email_key: str, meta: RequestMeta | None) -> User:

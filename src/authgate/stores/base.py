@@ -38,8 +38,9 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> User | None:
         """A user by id."""
 
-    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
-        """Replace a password hash (rehash on sign-in, password change)."""
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
+        """Replace a password hash (rehash on sign-in, password change); None removes the password
+        (an account recovered by its mailbox owner through a sign-in link)."""
 
     async def create_session(
         self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None

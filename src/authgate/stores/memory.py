@@ -62,7 +62,7 @@ class MemoryStore:
     async def get_user(self, user_id: str) -> User | None:
         return self._users.get(user_id)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
         if user_id in self._users:
             self._password_hashes[user_id] = password_hash
             self._users[user_id] = replace(self._users[user_id], updated_at=now)

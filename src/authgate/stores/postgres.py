@@ -429,7 +429,7 @@ class PostgresStore:
             )
         return None if row is None else _user(row)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
         with _unavailable():
             await self.pool.execute(
                 "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1", user_id, password_hash, now

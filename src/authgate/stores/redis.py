@@ -495,7 +495,7 @@ class RedisStore:
             if deleted:
                 await self._invalidate(expired_before=now)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
         try:
             await self.primary.set_password_hash(user_id, password_hash, now=now)
         finally:

@@ -364,7 +364,7 @@ class SQLiteStore:
         )
         return None if row is None else _user(row)
 
-    async def set_password_hash(self, user_id: str, password_hash: str, *, now: datetime) -> None:
+    async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
         async with self._write() as conn:
             await conn.execute(
                 "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", (password_hash, _ts(now), user_id)

@@ -162,9 +162,14 @@ MUTANTS = (
            "        for account in accounts:\n            await store.unlink_account(",
            "        for account in []:\n            await store.unlink_account(", (IDENT,)),
     # -- factors and races -----------------------------------------------------------------------
-    Mutant("TOTP: confirmation not atomic (memory store)", "stores/memory.py",
-           "        if factor is None or factor.confirmed or factor.secret != secret:",
-           "        if factor is None or factor.secret != secret:", (CRED,), "memory"),
+    # The memory store finishes each call without suspending, so requests cannot interleave there:
+    # the race is only real (and only testable) on a store that awaits I/O.
+    Mutant("TOTP: confirmation not atomic (SQLite store)", "stores/sqlite.py",
+           '" WHERE user_id = ? AND kind = ? AND NOT confirmed AND secret IS ?",',
+           '" WHERE user_id = ? AND kind = ? AND secret IS ?",', (CRED,), "sqlite"),
+    Mutant("TOTP: confirmation not atomic (Postgres store)", "stores/postgres.py",
+           "WHERE user_id = $1 AND kind = $2 AND NOT confirmed AND secret IS NOT DISTINCT FROM $3",
+           "WHERE user_id = $1 AND kind = $2 AND secret IS NOT DISTINCT FROM $3", (CRED,), "postgres"),
     Mutant("MFA: email factor without a sender fails open", "mfa/_flow.py",
            '            others = tuple(m for m in methods if m != "email")',
            "            others = tuple(methods)", (CRED,)),

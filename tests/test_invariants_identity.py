@@ -183,6 +183,8 @@ async def test_an_intruders_passkey_stops_working_when_the_owner_resets(
 ) -> None:
     auth = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender_for(smtp_server), base_url=ORIGIN)
     async with with_passkey(auth) as (intruder, device), client_for(auth) as owner:
+        user = (await store.get_credentials("pk@example.com"))[0]  # type: ignore[index]
+        await store.update_user(replace(user, email_verified=True))  # an established, verified account
         await reset_password(auth, owner, smtp_server, "pk@example.com")
         answer = await passkey_sign_in(intruder, device)
         assert answer.status_code == 400 and answer.json()["kind"] == "Verification"

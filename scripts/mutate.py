@@ -209,9 +209,11 @@ MUTANTS = (
     Mutant("passkeys: presence-only key skips the second factor", "_passkeys.py",
            "        if not verified.user_verified and self.auth.mfa.trusted_device(trusted_device, user) is None:",
            "        if False:", (IDENT,)),
-    Mutant("passkeys: sign counter regression accepted (memory store)", "stores/memory.py",
-           "        if current is None or ((sign_count or current.sign_count) and sign_count <= current.sign_count):",
-           "        if current is None:", (PASSKEYS,), "memory"),
+    # py_webauthn refuses a lower counter first; the store's compare-and-set is what stops two
+    # assertions with the same counter at once (a clone racing the original).
+    Mutant("passkeys: sign counter compare-and-set dropped (SQLite store)", "stores/sqlite.py",
+           "WHERE credential_id = :id AND ((:count = 0 AND sign_count = 0) OR :count > sign_count)",
+           "WHERE credential_id = :id", (PASSKEYS,), "sqlite"),
     # -- cross-site and RequireAuth --------------------------------------------------------------
     Mutant("CSRF: header not required", "_http/credentials.py",
            "    if not (credentials.client_header or csrf_token_ok):\n        raise MissingCSRF()",

@@ -3,6 +3,8 @@ a reviewer would try (challenge replay and expiry, origin, RP ID, sign counter).
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from authgate import Auth
@@ -141,3 +143,15 @@ async def test_passkey_sign_in_bypasses_a_password_lockout(client: httpx.AsyncCl
     assert statuses[-1] == 429
     assert (await passkey_sign_in(client, device)).status_code == 200
     assert await session_count(auth.store, EMAIL) >= 1
+
+
+async def test_two_assertions_with_the_same_counter_at_once_sign_in_once(client: httpx.AsyncClient) -> None:
+    # A cloned authenticator racing the original: both assertions verify against the same stored
+    # count, so only the store's atomic compare-and-set can refuse the second.
+    device = await registered(client)
+    options = [(await client.post("/api/auth/signin/passkey", headers=CLIENT)).json() for _ in range(2)]
+    credentials = [device.get(o, origin=ORIGIN, sign_count=5) for o in options]
+    answers = await asyncio.gather(
+        *[client.post("/api/auth/callback/passkey", json={"credential": c}, headers=CLIENT) for c in credentials]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 400]

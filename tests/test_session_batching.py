@@ -155,3 +155,25 @@ async def test_a_lone_check_waits_for_nobody(pg_store: PostgresStore) -> None:
     rounds = [(await _timed(direct, 100), await _timed(batched, 100)) for _ in range(3)]
     best_direct, best_batched = min(r[0] for r in rounds), min(r[1] for r in rounds)
     assert best_batched < best_direct * 1.5 + 0.0002, rounds
+
+
+def test_a_batch_left_behind_by_a_closed_loop_does_not_trap_the_next_loop() -> None:
+    async def many(keys: list[int]) -> dict[int, int]:
+        return {key: key for key in keys}
+
+    async def one(key: int) -> int:
+        return key
+
+    coalescer: Coalescer[int, int] = Coalescer(one, many)
+
+    async def abandon() -> None:
+        asyncio.get_running_loop().create_task(coalescer.get(1))  # queued, never sent: the loop ends first
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(abandon())
+    first.close()
+    second = asyncio.new_event_loop()
+    try:
+        assert second.run_until_complete(asyncio.wait_for(coalescer.get(2), 2)) == 2
+    finally:
+        second.close()

@@ -42,13 +42,19 @@ class Coalescer(Generic[K, V]):
         self._fetch_many = fetch_many
         self._max_batch = max_batch
         self._pending: dict[K, list[asyncio.Future[V | None]]] | None = None
+        self._pending_loop: asyncio.AbstractEventLoop | None = None  # a batch never spans two loops
         self._running: set[asyncio.Task[None]] = set()  # strong references until each batch is done
 
     async def get(self, key: K) -> V | None:
         loop = asyncio.get_running_loop()
         pending = self._pending
-        if pending is None or (key not in pending and len(pending) >= self._max_batch):
+        if (
+            pending is None
+            or self._pending_loop is not loop
+            or (key not in pending and len(pending) >= self._max_batch)
+        ):
             pending = self._pending = {}
+            self._pending_loop = loop
             loop.call_soon(self._send, pending)
         future: asyncio.Future[V | None] = loop.create_future()
         pending.setdefault(key, []).append(future)

@@ -177,3 +177,12 @@ def test_a_batch_left_behind_by_a_closed_loop_does_not_trap_the_next_loop() -> N
         assert second.run_until_complete(asyncio.wait_for(coalescer.get(2), 2)) == 2
     finally:
         second.close()
+
+
+async def test_the_batched_statement_answers_exactly_like_the_single_one(pg_store: PostgresStore) -> None:
+    made = [await _user_with_session(pg_store, i) for i in range(3)]
+    hashes = [h for _, _, h in made]
+    single = [await pg_store._session_by_token(h) for h in hashes]
+    batched = await pg_store._sessions_by_tokens(hashes)
+    assert [batched.get(h) for h in hashes] == single
+    assert all(found is not None for found in single)

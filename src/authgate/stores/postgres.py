@@ -63,14 +63,12 @@ SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last
     u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.credential_version AS u_credential_version
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token = $1"""
-# The same row for many tokens at once: concurrent session checks share it (see _batch.py). One
-# statement for any batch size (an array parameter), so it is prepared once like the single one.
-SESSIONS_BY_ACCESS_SQL = """\
-SELECT s.token AS token_hash, s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at,
-    s.ip, s.user_agent, u.email AS u_email, u.name AS u_name, u.email_verified AS u_email_verified,
-    u.image AS u_image, u.created_at AS u_created_at, u.updated_at AS u_updated_at
-FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.token = ANY($1::text[])"""
+# The same row for many tokens at once: concurrent session checks share it (see _batch.py). Derived
+# from the single-row statement so the two cannot drift apart; one statement for any batch size (an
+# array parameter), so it is prepared once like the single one.
+SESSIONS_BY_ACCESS_SQL = SESSION_BY_ACCESS_SQL.replace(
+    "SELECT s.id,", "SELECT s.token AS token_hash, s.id,", 1
+).replace("s.token = $1", "s.token = ANY($1::text[])")
 SESSION_BY_REFRESH_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.refresh_token = $1")
 SESSION_BY_ID_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.id = $1")
 CREDENTIALS_SQL = """\

@@ -130,6 +130,9 @@ def test_lenient_encodings_and_an_encrypted_key_are_refused() -> None:
         f"{head}..{iv}.{ciphertext.replace('-', '+').replace('_', '/')}+.{tag}",  # standard alphabet
         f"{head}..{iv[:-2]}.{ciphertext}.{tag}",  # short IV
         f"{head}..{iv}.{ciphertext[:-3]}.{tag}",  # ciphertext not whole blocks
+        f"{head}..{iv}.{ciphertext[:8]}\n{ciphertext[8:]}.{tag}",  # a line break a lenient decoder skips
+        f"{head}..{iv}.{ciphertext[:8]} {ciphertext[8:]}.{tag}",
+        f"{head}..{iv}.{ciphertext[:8]}é{ciphertext[9:]}.{tag}",
     ):
         with pytest.raises(InvalidJWE):
             JWECodec([SECRET], SALT).decode(forged, now=NOW)
@@ -207,3 +210,11 @@ def test_a_second_spelling_of_the_same_bytes_is_refused() -> None:
     assert base64.urlsafe_b64decode(tag[:-1] + same_bytes + "=") == base64.urlsafe_b64decode(tag + "=")
     with pytest.raises(InvalidJWE):
         JWECodec([SECRET], SALT).decode(f"{head}.{tag[:-1]}{same_bytes}", now=NOW)
+
+
+def test_any_bytes_round_trip_through_the_strict_decoder() -> None:
+    from authgate._jwe import _b64decode
+
+    for size in range(70):
+        data = bytes(range(256))[size : size * 2] + b"\xff" * (size % 5)
+        assert _b64decode(base64.urlsafe_b64encode(data).rstrip(b"=").decode()) == data

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -41,9 +40,8 @@ _ALLOWED_HEADER = {"alg", "enc", "kid"}
 _MAX_TOKEN = 8192
 _MAX_HEADER = 512  # ours is about 120 characters; nothing legitimate is longer
 _IV_BYTES, _TAG_BYTES, _BLOCK = 16, 32, 16
-# Unpadded base64url only: a `=`, `+` or `/` (which a lenient decoder would accept) is a token we
-# did not write.
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -62,15 +60,22 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64decode(segment: str) -> bytes:
-    if _SEGMENT.fullmatch(segment) is None or len(segment) % 4 == 1:
+    """Strict unpadded base64url: only its 64 characters, no padding, and canonical (the unused low
+    bits of the last character are zero; otherwise one token has many spellings, each a separate
+    entry in the verified-token cache)."""
+    try:
+        raw = segment.encode("ascii")
+    except UnicodeEncodeError:
+        raise InvalidJWE("not base64url") from None
+    # `+`, `/` and `=` are base64 but not unpadded base64url; strict mode refuses everything else.
+    rem = len(raw) % 4
+    if rem == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
         raise InvalidJWE("not base64url")
     try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
+        data = binascii.a2b_base64(raw.translate(_URL_TO_STANDARD) + b"=" * (-rem % 4), strict_mode=True)
+    except binascii.Error:
         raise InvalidJWE("not base64url") from None
-    # Canonical only: otherwise the unused low bits of the last character give one token many
-    # spellings, each a separate entry in the verified-token cache.
-    if _b64encode(data) != segment:
+    if rem and _ALPHABET.index(segment[-1]) & (0x0F if rem == 2 else 0x03):
         raise InvalidJWE("not canonical base64url")
     return data
 

@@ -218,3 +218,20 @@ def test_any_bytes_round_trip_through_the_strict_decoder() -> None:
     for size in range(70):
         data = bytes(range(256))[size : size * 2] + b"\xff" * (size % 5)
         assert _b64decode(base64.urlsafe_b64encode(data).rstrip(b"=").decode()) == data
+
+
+def test_every_padding_length_interoperates_with_joserfc_both_ways() -> None:
+    key = OctKey.import_key(derive_key(SECRET, SALT))
+    codec = JWECodec([SECRET], SALT)
+    for extra in range(40):  # covers plaintexts ending on every byte of a 16-byte block
+        claims = {"sub": "u" + "x" * extra}
+        ours = codec.encode(claims, max_age=60, now=NOW)
+        assert (
+            json.loads(jwe.decrypt_compact(ours, key, algorithms=["dir", "A256CBC-HS512"]).plaintext or b"")["sub"]
+            == claims["sub"]
+        )
+        payload = json.dumps({**claims, "exp": NOW + 60}).encode()
+        theirs = jwe.encrypt_compact(
+            {"alg": "dir", "enc": "A256CBC-HS512"}, payload, key, algorithms=["dir", "A256CBC-HS512"]
+        )
+        assert codec.decode(theirs, now=NOW)["sub"] == claims["sub"]

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -97,12 +97,12 @@ class _Key:
 
     def tag(self, aad: bytes, iv: bytes, ciphertext: bytes) -> bytes:
         length = (len(aad) * 8).to_bytes(8, "big")
-        return hmac.new(self.mac_key, aad + iv + ciphertext + length, hashlib.sha512).digest()[:_TAG_BYTES]
+        return hmac.digest(self.mac_key, b"".join((aad, iv, ciphertext, length)), "sha512")[:_TAG_BYTES]
 
     def encrypt(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
         iv = os.urandom(_IV_BYTES)
-        padder = padding.PKCS7(128).padder()
-        padded = padder.update(plaintext) + padder.finalize()
+        fill = _BLOCK - len(plaintext) % _BLOCK  # PKCS#7: 1..16 bytes, each the count
+        padded = plaintext + bytes([fill]) * fill
         encryptor = Cipher(algorithms.AES(self.enc_key), modes.CBC(iv)).encryptor()
         ciphertext = encryptor.update(padded) + encryptor.finalize()
         return iv, ciphertext, self.tag(aad, iv, ciphertext)
@@ -113,11 +113,11 @@ class _Key:
             return None
         decryptor = Cipher(algorithms.AES(self.enc_key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize()
-        except ValueError:  # only reachable with a valid tag, i.e. a key holder's own bad token
+        # Only reachable with a valid tag, so a key holder's own bad token: no oracle to guard.
+        fill = padded[-1]
+        if not 1 <= fill <= _BLOCK or padded[-fill:] != bytes([fill]) * fill:
             return None
+        return padded[:-fill]
 
 
 class VerifiedCache:

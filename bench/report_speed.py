@@ -99,18 +99,18 @@ def render_speed(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def speed_targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+def speed_targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if "jwt" not in results or "c1" not in results:
         return []
     jwt, prot, c1 = results["jwt"], results["protected"], results["c1"]
-    rows: list[tuple[str, str, bool]] = []
+    rows: list[tuple[str, str, bool | None]] = []
     hello, private = jwt["authgate_jwt_hello"]["median"], jwt["authgate_jwt_private"]["median"]
     ratio = private["rps"] / hello["rps"]
     rows.append((f"JWT strategy protected route >= {JWT_TARGET}x the same app's hello route", f"{ratio:.2f}x",
                  ratio >= JWT_TARGET))  # fmt: skip
     for key, what in (("authgate_jwt_lean", "codec on cryptography alone"), ("authgate_jwt_joserfc", "joserfc")):
         other = jwt[f"{key}_private"]["median"]["rps"] / jwt[f"{key}_hello"]["median"]["rps"]
-        rows.append((f"... for comparison, with the {what} (not a target)", f"{other:.2f}x", True))
+        rows.append((f"... for comparison, with the {what} (not a target)", f"{other:.2f}x", None))
     per_hello, per_private = cpu_per_request(hello), cpu_per_request(private)
     if per_hello and per_private:
         ratio = per_hello["total_us"] / per_private["total_us"]

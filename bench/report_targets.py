@@ -8,8 +8,9 @@ from bench.cpu import cpu_per_request
 from bench.report_speed import speed_targets
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
+def verdict(ok: bool | None) -> str:
+    """None: a row shown for comparison, not a target."""
+    return "-" if ok is None else "met" if ok else "**missed**"
 
 
 def render_targets(results: dict[str, Any]) -> list[str]:

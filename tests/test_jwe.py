@@ -235,3 +235,27 @@ def test_every_padding_length_interoperates_with_joserfc_both_ways() -> None:
             {"alg": "dir", "enc": "A256CBC-HS512"}, payload, key, algorithms=["dir", "A256CBC-HS512"]
         )
         assert codec.decode(theirs, now=NOW)["sub"] == claims["sub"]
+
+
+def test_a_cache_shared_by_threads_never_refuses_a_valid_token() -> None:
+    import threading
+
+    codec = JWECodec([SECRET], SALT, cache=VerifiedCache(max_entries=8))
+    tokens = [codec.encode({"sub": f"u{i}"}, max_age=60, now=NOW) for i in range(64)]
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for round_ in range(30):
+                for i, token in enumerate(tokens):
+                    assert codec.decode(token, now=NOW + (round_ % 2))["sub"] == f"u{i}"
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert len(codec.cache) <= 8

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -134,16 +135,19 @@ class VerifiedCache:
       else parsed again from the plaintext), so a caller that mutates the claims it got cannot
       alter what the next request sees.
     Bounded by entry count and by the bytes of tokens and plaintexts held; the oldest entries go
-    first. Invalid tokens are never stored, so garbage cannot evict anything.
+    first. Invalid tokens are never stored, so garbage cannot evict anything. Changes take a lock,
+    so an app that checks sessions from several threads cannot see a valid token refused because
+    two threads evicted the same entry; a lookup needs none.
     """
 
-    __slots__ = ("_entries", "_held", "max_bytes", "max_entries")
+    __slots__ = ("_entries", "_held", "_lock", "max_bytes", "max_entries")
 
     def __init__(self, max_entries: int = 4096, max_bytes: int = 8 * 1024 * 1024) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         # token -> (plaintext, exp, the claims when all of them are immutable scalars)
         self._entries: dict[str, tuple[bytes, int, dict[str, Any] | None]] = {}
         self._held = 0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,7 +159,8 @@ class VerifiedCache:
             return None
         plaintext, exp, flat = entry
         if exp <= now:
-            self._drop(token)
+            with self._lock:
+                self._drop(token)
             return None
         return dict(flat) if flat is not None else _claims(plaintext)
 
@@ -163,19 +168,25 @@ class VerifiedCache:
         size = len(token) + len(plaintext)
         if self.max_entries <= 0 or size > self.max_bytes or token in self._entries:
             return
-        while self._entries and (len(self._entries) >= self.max_entries or self._held + size > self.max_bytes):
-            self._drop(next(iter(self._entries)))
         flat = all(type(value) in _SCALARS for value in claims.values())
-        self._entries[token] = (plaintext, claims["exp"], dict(claims) if flat else None)
-        self._held += size
+        entry = (plaintext, claims["exp"], dict(claims) if flat else None)
+        with self._lock:
+            while self._entries and (len(self._entries) >= self.max_entries or self._held + size > self.max_bytes):
+                self._drop(next(iter(self._entries)))
+            if token not in self._entries:
+                self._entries[token] = entry
+                self._held += size
 
     def clear(self) -> None:
-        self._entries.clear()
-        self._held = 0
+        with self._lock:
+            self._entries.clear()
+            self._held = 0
 
     def _drop(self, token: str) -> None:
-        plaintext, _, _ = self._entries.pop(token)
-        self._held -= len(token) + len(plaintext)
+        """Remove one entry if it is still there; the caller holds the lock."""
+        entry = self._entries.pop(token, None)
+        if entry is not None:
+            self._held -= len(token) + len(entry[0])
 
 
 def _claims(plaintext: bytes) -> dict[str, Any]:

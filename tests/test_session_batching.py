@@ -187,3 +187,19 @@ async def test_the_batched_statement_answers_exactly_like_the_single_one(pg_stor
     batched = await pg_store._sessions_by_tokens(hashes)
     assert [batched.get(h) for h in hashes] == single
     assert all(found is not None for found in single)
+
+
+async def test_a_leader_cancelled_while_gathering_still_gets_the_others_served() -> None:
+    async def many(keys: list[str]) -> dict[str, str]:
+        return {key: key.upper() for key in keys}
+
+    async def one(key: str) -> str:
+        return key.upper()
+
+    coalescer: Coalescer[str, str] = Coalescer(one, many)
+    tasks = [asyncio.create_task(coalescer.get(key)) for key in ("a", "b", "c")]
+    await asyncio.sleep(0)  # "a" now leads and yields; "b" and "c" have joined its batch
+    tasks[0].cancel()
+    assert await asyncio.wait_for(asyncio.gather(*tasks[1:]), 2) == ["B", "C"]
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]

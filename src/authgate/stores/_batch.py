@@ -6,9 +6,9 @@ trip costs the server far more CPU than the rows it returns, so one `WHERE token
 of them is much cheaper than one query each. Nothing is cached: every caller gets what the database
 holds at the moment of its query, a query that starts after the caller asked.
 
-A lone caller waits for no one: the batch is sent on the next turn of the loop, when the callers
-already runnable in this turn have joined it; with nobody else there it is a batch of one, which
-goes out as the usual single-row statement.
+The first caller leads a batch: it yields once to the loop, so that the callers already runnable
+in this turn can join, then sends the batch. A lone caller therefore waits for no one: after that
+one yield it runs the usual single-row statement itself, in its own task.
 """
 
 from __future__ import annotations
@@ -48,23 +48,38 @@ class Coalescer(Generic[K, V]):
     async def get(self, key: K) -> V | None:
         loop = asyncio.get_running_loop()
         pending = self._pending
-        if (
-            pending is None
-            or self._pending_loop is not loop
-            or (key not in pending and len(pending) >= self._max_batch)
-        ):
-            pending = self._pending = {}
-            self._pending_loop = loop
-            loop.call_soon(self._send, pending)
-        future: asyncio.Future[V | None] = loop.create_future()
-        pending.setdefault(key, []).append(future)
-        # A waiter that is cancelled (client gone) leaves the batch running for the others.
-        return await future
+        if pending is not None and self._pending_loop is loop and (key in pending or len(pending) < self._max_batch):
+            future: asyncio.Future[V | None] = loop.create_future()
+            pending.setdefault(key, []).append(future)
+            # A waiter that is cancelled (client gone) leaves the batch running for the others.
+            return await future
+        return await self._lead(key, loop)
 
-    def _send(self, batch: dict[K, list[asyncio.Future[V | None]]]) -> None:
+    async def _lead(self, key: K, loop: asyncio.AbstractEventLoop) -> V | None:
+        batch: dict[K, list[asyncio.Future[V | None]]] = {key: []}
+        self._pending, self._pending_loop = batch, loop
+        try:
+            await asyncio.sleep(0)  # one turn of the loop: the callers runnable now join the batch
+        except asyncio.CancelledError:
+            self._close(batch)
+            if len(batch) > 1 or batch[key]:
+                self._send(batch, loop)  # the others still get their answer
+            raise
+        self._close(batch)
+        if len(batch) == 1 and not batch[key]:
+            return await self._fetch_one(key)  # alone: the single-row statement, in our own task
+        own: asyncio.Future[V | None] = loop.create_future()
+        batch[key].append(own)
+        self._send(batch, loop)
+        return await own
+
+    def _close(self, batch: dict[K, list[asyncio.Future[V | None]]]) -> None:
         if self._pending is batch:
             self._pending = None
-        task = asyncio.get_running_loop().create_task(self._run(batch))
+
+    def _send(self, batch: dict[K, list[asyncio.Future[V | None]]], loop: asyncio.AbstractEventLoop) -> None:
+        # In a task of its own, so that no caller's cancellation can stop the others' query.
+        task = loop.create_task(self._run(batch))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 

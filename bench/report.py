@@ -146,6 +146,9 @@ def _scale(results: dict[str, Any]) -> list[str]:
     add(large["plans"]["session"])
     add("")
     add(large["plans"]["credentials"])
+    if "sessions_batch" in large["plans"]:  # the batched session check, for 16 tokens
+        add("")
+        add(large["plans"]["sessions_batch"])
     add("```")
     add("")
     return lines

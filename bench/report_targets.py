@@ -89,7 +89,7 @@ def render_targets(results: dict[str, Any]) -> list[str]:
         (
             "every lookup on an index at 1M users",
             "see plans",
-            "Seq Scan" not in large["plans"]["session"] + large["plans"]["credentials"],
+            "Seq Scan" not in "".join(large["plans"].values()),
         ),
         *cpu_targets(results),
         *speed_targets(results),

@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 from .._errors import AccountInUse, Configuration, EmailInUse, PasskeyInUse, ServiceUnavailable
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
+from ._batch import Coalescer
 from .base import StoredCredentials
 
 __all__ = ["PostgresStore", "apply_schema"]
@@ -62,6 +63,12 @@ SELECT s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last
     u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.credential_version AS u_credential_version
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token = $1"""
+# The same row for many tokens at once: concurrent session checks share it (see _batch.py). Derived
+# from the single-row statement so the two cannot drift apart; one statement for any batch size (an
+# array parameter), so it is prepared once like the single one.
+SESSIONS_BY_ACCESS_SQL = SESSION_BY_ACCESS_SQL.replace(
+    "SELECT s.id,", "SELECT s.token AS token_hash, s.id,", 1
+).replace("s.token = $1", "s.token = ANY($1::text[])")
 SESSION_BY_REFRESH_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.refresh_token = $1")
 SESSION_BY_ID_SQL = SESSION_BY_ACCESS_SQL.replace("s.token = $1", "s.id = $1")
 CREDENTIALS_SQL = """\
@@ -335,6 +342,7 @@ class PostgresStore:
         self._max_size = max_size
         self._opened = False
         self._open_lock = asyncio.Lock()
+        self._session_checks = Coalescer(self._session_by_token, self._sessions_by_tokens)
 
     @property
     def pool(self) -> Pool:
@@ -457,8 +465,17 @@ class PostgresStore:
         return _count(status) > 0
 
     async def get_session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
+        """Concurrent calls in one event-loop turn share one query; each gets its own row."""
+        return await self._session_checks.get(token_hash)
+
+    async def _session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
         with _unavailable():
             return _joined(await self.pool.fetchrow(SESSION_BY_ACCESS_SQL, token_hash))
+
+    async def _sessions_by_tokens(self, token_hashes: list[str]) -> dict[str, tuple[Session, User]]:
+        with _unavailable():
+            rows = await self.pool.fetch(SESSIONS_BY_ACCESS_SQL, token_hashes)
+        return {row["token_hash"]: (_session(row), _user(row, prefix="u_", user_id=row["user_id"])) for row in rows}
 
     async def get_session(self, session_id: str) -> tuple[Session, User] | None:
         with _unavailable():

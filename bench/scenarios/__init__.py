@@ -1,0 +1,1 @@
+"""The measurements of a run, one module each (docs/benchmarks.md, "What is measured")."""

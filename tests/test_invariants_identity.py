@@ -348,3 +348,24 @@ async def test_linking_a_provider_needs_step_up(
         assert refused.headers.get_list("set-cookie") == []  # no checks cookie: no flow started
         started = await client.post("/api/auth/signin/corp", json={"link": True, "password": PASSWORD}, headers=CLIENT)
         assert started.status_code == 302
+
+
+async def test_an_emailed_code_issued_before_a_secret_rotation_still_works(
+    store: Store, clock: FakeClock, smtp_server: SMTPServer
+) -> None:
+    email = "otp@example.com"
+    old = Auth(store=store, secret=OLD_SECRET, clock=clock, email_sender=sender_for(smtp_server), base_url=ORIGIN,
+               mfa=MFAOptions(required=True))  # fmt: skip
+    async with client_for(old) as client:
+        await client.post("/api/auth/sign-up", json={"email": email, "password": PASSWORD}, headers=CLIENT)
+        client.cookies.clear()
+        challenge = (await client.post("/api/auth/sign-in", json={"email": email, "password": PASSWORD},
+                                       headers=CLIENT)).json()  # fmt: skip
+        (message,) = await smtp_server.wait_for(1)
+        code = next(word for word in message.get_body(("plain",)).get_content().split() if word.isdigit())
+    rotated = Auth(store=store, secret=[NEW_SECRET, OLD_SECRET], clock=clock, email_sender=sender_for(smtp_server),
+                   base_url=ORIGIN, mfa=MFAOptions(required=True))  # fmt: skip
+    async with client_for(rotated) as client:
+        verified = await client.post("/api/auth/mfa/verify", json={"challenge": challenge["challenge"], "code": code},
+                                     headers=CLIENT)  # fmt: skip
+        assert verified.status_code == 200, verified.text

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -300,11 +300,20 @@ class Auth:
         return PasskeyFlow(self)
 
     @cached_property
-    def current_user(self) -> Any:
-        """FastAPI dependency: `user: User = Depends(auth.current_user)`. 401/403 like RequireAuth."""
+    def current_user(self) -> Callable[..., Awaitable[User]]:
+        """FastAPI dependency: `CurrentUser = Annotated[User, Depends(auth.current_user)]`.
+        401/403 like RequireAuth; `authgate.integrations.fastapi.install(app, auth)` makes the
+        error body `{"error", "kind"}`."""
         from .integrations.fastapi import current_user_dependency
 
         return current_user_dependency(self)
+
+    @cached_property
+    def optional_user(self) -> Callable[..., Awaitable[User | None]]:
+        """FastAPI dependency: the signed-in user or None (an expired token still answers 401)."""
+        from .integrations.fastapi import optional_user_dependency
+
+        return optional_user_dependency(self)
 
     async def get_session(self, source: HTTPConnection | str | None) -> AuthSession | None:
         """The session of a request (bearer header first, then cookie) or of an access token.

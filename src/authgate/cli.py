@@ -16,8 +16,9 @@ logger = logging.getLogger("authgate.cli")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import uvicorn
+    from ._optional import require
 
+    uvicorn = require("demo")
     from ._demo import build_demo_app, demo_origin, is_loopback_host, providers_from_env
 
     secret = os.environ.get("AUTHGATE_SECRET")

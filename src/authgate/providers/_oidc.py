@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import quote_plus
 
-import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
@@ -23,6 +22,9 @@ from ._base import (
     with_query,
 )
 from ._jwt import ALGORITHMS, MAX_LEEWAY, UnknownSigningKey, verify_id_token
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["OIDC"]
 

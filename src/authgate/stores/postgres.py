@@ -14,9 +14,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeAlias
 
-import asyncpg
-import asyncpg.exceptions
-from asyncpg.pool import PoolConnectionProxy
+from .._optional import extra_error
+
+try:
+    import asyncpg
+    import asyncpg.exceptions
+    from asyncpg.pool import PoolConnectionProxy
+except ModuleNotFoundError as error:
+    raise extra_error(error, "postgres") from None
 
 from .._errors import AccountInUse, Configuration, EmailInUse, PasskeyInUse, ServiceUnavailable
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken

@@ -30,6 +30,7 @@ from ._errors import (
     AuthError,
     Configuration,
     CredentialsSignin,
+    DatabaseUnavailable,
     EmailInUse,
     InvalidRequest,
     SessionExpired,
@@ -39,6 +40,7 @@ from ._hooks import Callbacks, Events
 from ._models import AuthEvent, AuthSession, RequestMeta, Session, SignInResult, User
 from ._passwords import PasswordHasher
 from ._sessions import DatabaseSessions, JWTSessions
+from ._startup import report_startup_failure
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -214,7 +216,10 @@ class Auth:
 
         Pass it as `Starlette(lifespan=auth.lifespan)`, or `async with auth.lifespan(app):` inside your own.
         """
-        await self.open()
+        try:
+            await self.open()
+        except DatabaseUnavailable as error:
+            raise report_startup_failure(error.detail) from None
         cleanup = asyncio.create_task(self._cleanup_loop(), name="authgate-cleanup") if self.has_store else None
         try:
             yield

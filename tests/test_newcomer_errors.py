@@ -265,7 +265,9 @@ def test_check_fetches_discovery_and_refuses_an_unusable_token_auth_method(tmp_p
     finally:
         _Discovery.methods = ["none"]
     assert f"ok       provider oidc: issuer {discovery}, token endpoint auth client_secret_post" in ok.stdout
-    unreachable = authgate("check", "--base-url", "https://a.example", cwd=tmp_path, env={**env, "OIDC_ISSUER": "http://127.0.0.1:1"})
+    unreachable = authgate(
+        "check", "--base-url", "https://a.example", cwd=tmp_path, env={**env, "OIDC_ISSUER": "http://127.0.0.1:1"}
+    )
     assert "problem  provider oidc: OIDC discovery failed: ConnectError" in unreachable.stdout
 
 
@@ -332,16 +334,18 @@ app = Starlette(routes=[Mount("/api/auth", app=auth.asgi_app)], lifespan=auth.li
 @pytest.mark.parametrize(
     ("url", "apply", "message"),
     [
-        ("postgresql://postgres@127.0.0.1:1/test", "1", "cannot reach PostgreSQL at 127.0.0.1:1/test as 'postgres' (connection"),
+        (
+            "postgresql://postgres@127.0.0.1:1/test",
+            "1",
+            "cannot reach PostgreSQL at 127.0.0.1:1/test as 'postgres' (connection",
+        ),
         ("postgresql://authgate_nobody@127.0.0.1:5432/test", "1", 'role "authgate_nobody" does not exist'),
         ("postgresql://postgres@127.0.0.1:5432/authgate_no_such_db", "1", "`createdb authgate_no_such_db`"),
         (PG + "?search_path=authgate_startup_none", "0", "has no authgate schema"),
     ],
     ids=["unreachable", "login-refused", "missing-database", "schema-missing"],
 )
-def test_app_start_up_failure_is_one_line_without_traceback(
-    tmp_path: Path, url: str, apply: str, message: str
-) -> None:
+def test_app_start_up_failure_is_one_line_without_traceback(tmp_path: Path, url: str, apply: str, message: str) -> None:
     result = run_uvicorn(tmp_path, STARTUP_APP, {"DATABASE_URL": url, "AUTHGATE_SECRET": SECRET, "APPLY": apply})
     assert result.returncode != 0
     assert "authgate cannot start: " in result.stderr and message in result.stderr
@@ -360,3 +364,120 @@ def test_demo_reports_a_port_in_use(tmp_path: Path) -> None:
     assert f"--port {port + 1}" in result.stderr
     assert "open http://" not in result.stderr  # no address printed for a server that never starts
     assert no_traceback(result)
+
+
+# -- configuration mistakes caught when Auth is built -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"secret": ""}, "secret must be at least 32 characters; generate one with `authgate secret`"),
+        ({"secret": "short"}, "secret must be at least 32 characters; generate one with `authgate secret`"),
+        (
+            {"cookies": "samesite-none-insecure"},
+            "SameSite=None cookies need Secure=True; browsers drop them otherwise",
+        ),
+        (
+            {"accounts": "require-verified"},
+            "AccountOptions(require_verified_email=True) sends email, but there is no email_sender: pass"
+            " Auth(email_sender=SMTPSender(...)) (pip install 'authgate[mail]')",
+        ),
+        (
+            {"mfa": "required"},
+            "MFAOptions(required=True) (email codes for users without TOTP) sends email, but there is no email_sender",
+        ),
+    ],
+    ids=["secret-missing", "secret-short", "samesite-none", "verified-email-without-sender", "mfa-without-sender"],
+)
+def test_configuration_mistakes_name_the_fix(options: dict[str, str], message: str) -> None:
+    from authgate import AccountOptions, Auth, Configuration, CookieOptions, MFAOptions
+
+    kwargs: dict[str, object] = {"secret": options.get("secret", SECRET)}
+    if options.get("cookies"):
+        kwargs["cookies"] = CookieOptions(session_same_site="none", secure=False)
+    if options.get("accounts"):
+        kwargs["accounts"] = AccountOptions(require_verified_email=True)
+    if options.get("mfa"):
+        kwargs["mfa"] = MFAOptions(required=True)
+    with pytest.raises(Configuration) as raised:
+        Auth(**kwargs)  # type: ignore[arg-type]
+    assert message in raised.value.message
+
+
+async def test_verification_mail_without_a_sender_names_the_fix() -> None:
+    from authgate import Auth
+    from authgate.stores import MemoryStore
+
+    from .support import CLIENT, client_for
+
+    auth = Auth(store=MemoryStore(), secret=SECRET, base_url="https://testserver")
+    async with client_for(auth) as client:
+        await client.post(
+            "/api/auth/sign-up", json={"email": "a@example.com", "password": "long enough"}, headers=CLIENT
+        )
+        answer = await client.post("/api/auth/verify-email/send", json={}, headers=CLIENT)
+    assert answer.json()["kind"] == "Configuration"
+    assert "needs an email sender and Auth has none: pass Auth(email_sender=SMTPSender(...))" in answer.json()["error"]
+    auth.hasher.close()
+
+
+async def test_refused_origin_of_the_app_behind_a_proxy_logs_the_fix(caplog: pytest.LogCaptureFixture) -> None:
+    """The app is at https://app.example.com behind a TLS-terminating proxy, base_url unset: the
+    request arrives as http://app.example.com, the browser's Origin is https://app.example.com."""
+    import httpx
+
+    from authgate import Auth
+    from authgate.stores import MemoryStore
+
+    auth = Auth(store=MemoryStore(), secret=SECRET)
+    from .support import build_app
+
+    transport = httpx.ASGITransport(app=build_app(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.example.com") as client:
+        headers = {"X-Authgate-Client": "true", "Origin": "https://app.example.com"}
+        with caplog.at_level("WARNING", logger="authgate"):
+            answer = await client.post(
+                "/api/auth/sign-up", json={"email": "a@example.com", "password": "long enough"}, headers=headers
+            )
+            evil = await client.post(
+                "/api/auth/sign-up",
+                json={"email": "b@example.com", "password": "long enough"},
+                headers={**headers, "Origin": "https://evil.example"},
+            )
+    assert answer.status_code == 403 and answer.json()["kind"] == "ForbiddenOrigin"
+    assert evil.status_code == 403
+    warnings = [r.getMessage() for r in caplog.records if "refused a write" in r.getMessage()]
+    assert warnings == [
+        "authgate refused a write from origin https://app.example.com: the app's own origin is"
+        " http://app.example.com, taken from the request (base_url is not set). If the app is served at"
+        " https://app.example.com (e.g. behind a proxy that terminates TLS), set"
+        " Auth(base_url='https://app.example.com'), or add it to trusted_origins"
+    ]  # and nothing for a genuinely foreign origin
+    auth.hasher.close()
+
+
+async def test_unusable_provider_is_reported_at_start_up_and_refused_before_the_redirect(
+    discovery: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from authgate import Auth
+    from authgate.providers import OIDC
+    from authgate.stores import MemoryStore
+
+    from .support import client_for
+
+    auth = Auth(store=MemoryStore(), secret=SECRET, providers=[OIDC(discovery, "id", "secret")])
+    with caplog.at_level("ERROR", logger="authgate"):
+        async with auth.lifespan(None):
+            import asyncio
+
+            for _ in range(100):
+                if any("cannot be used" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.05)
+            async with client_for(auth) as client:
+                start = await client.get("/api/auth/signin/oidc")
+    (logged,) = [r.getMessage() for r in caplog.records if "cannot be used" in r.getMessage()]
+    assert "authgate provider 'oidc' cannot be used: OIDC provider 'oidc': discovery lists" in logged
+    assert "authgate check" in logged
+    assert start.status_code != 302 or discovery not in start.headers.get("location", "")  # never sent to the provider

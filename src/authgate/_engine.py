@@ -26,6 +26,7 @@ from ._config import (
 )
 from ._emails import normalize_email
 from ._errors import (
+    NO_SENDER_FIX,
     AccessDenied,
     AuthError,
     Configuration,
@@ -40,7 +41,7 @@ from ._hooks import Callbacks, Events
 from ._models import AuthEvent, AuthSession, RequestMeta, Session, SignInResult, User
 from ._passwords import PasswordHasher
 from ._sessions import DatabaseSessions, JWTSessions
-from ._startup import report_startup_failure
+from ._startup import check_providers, report_startup_failure
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -116,16 +117,26 @@ class Auth:
         )
         self._store = store
         self.email_sender = email_sender
-        if self.config.accounts.sign_up_conflict == "email" and email_sender is None:
-            raise Configuration("sign_up_conflict='email' needs an email_sender")
-        if self.config.mfa.required and email_sender is None:
-            raise Configuration("MFAOptions(required=True) needs an email_sender for users without TOTP")
+        if email_sender is None:
+            needs = (
+                ("AccountOptions(sign_up_conflict='email')", self.config.accounts.sign_up_conflict == "email"),
+                ("AccountOptions(require_verified_email=True)", self.config.accounts.require_verified_email),
+                ("MFAOptions(required=True) (email codes for users without TOTP)", self.config.mfa.required),
+            )
+            for option, needed in needs:
+                if needed:
+                    raise Configuration(f"{option} sends email, but there is no email_sender: {NO_SENDER_FIX}")
         if email_sender is not None and not (base_url or self.config.accounts.app_url):
             # Emailed links must not be built from the request's Host header (a forged Host
             # would mail a reset token to the attacker's site), so the address must be configured.
-            raise Configuration("an email_sender needs base_url or AccountOptions(app_url=...) for its links")
-        if self.config.magic_links is not None and (email_sender is None or store is None):
-            raise Configuration("MagicLinkOptions needs a store and an email_sender")
+            raise Configuration(
+                "an email_sender needs base_url='https://your.site' (or AccountOptions(app_url=...)) for the links"
+                " it sends"
+            )
+        if self.config.magic_links is not None and store is None:
+            raise Configuration("MagicLinkOptions needs a store")
+        if self.config.magic_links is not None and email_sender is None:
+            raise Configuration(f"MagicLinkOptions sends email, but there is no email_sender: {NO_SENDER_FIX}")
         self.limiter = self._make_limiter(rate_limits)
         self.callbacks = callbacks or Callbacks()
         self.events = events or Events()
@@ -221,13 +232,15 @@ class Auth:
         except DatabaseUnavailable as error:
             raise report_startup_failure(error.detail) from None
         cleanup = asyncio.create_task(self._cleanup_loop(), name="authgate-cleanup") if self.has_store else None
+        providers = asyncio.create_task(check_providers(self.providers.values()), name="authgate-provider-check")
         try:
             yield
         finally:
-            if cleanup is not None:
-                cleanup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cleanup
+            for task in (cleanup, providers):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self.close()
 
     async def _cleanup_loop(self) -> None:

@@ -37,6 +37,12 @@ __all__ = [
 ]
 
 
+# The fix for every "this needs an email sender" error, in one place.
+NO_SENDER_FIX = (
+    "pass Auth(email_sender=SMTPSender(...)) (pip install 'authgate[mail]'), or ConsoleSender() in development"
+)
+
+
 class AuthError(Exception):
     """Base of every authgate error. `kind` is stable API; `message` is for humans."""
 

@@ -3,9 +3,14 @@ line naming the cause and the fix, not a 60-line traceback with the cause in the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["StartupFailed", "report_startup_failure"]
+from ._errors import AuthError
+
+__all__ = ["StartupFailed", "check_providers", "report_startup_failure"]
 
 logger = logging.getLogger("authgate")
 
@@ -31,3 +36,20 @@ def report_startup_failure(detail: str) -> StartupFailed:
     logger.error("authgate cannot start: %s", detail)
     logging.getLogger("uvicorn.error").addFilter(_DropStartupTraceback())
     return StartupFailed(detail)
+
+
+async def check_providers(providers: Iterable[Any]) -> None:
+    """Fetch each OIDC provider's discovery document once at start-up (in the background, so a slow
+    provider never delays start-up) and log, naming the fix, any provider that cannot work."""
+    checked = [provider for provider in providers if callable(getattr(provider, "check", None))]
+    results = await asyncio.gather(*(provider.check() for provider in checked), return_exceptions=True)
+    for provider, result in zip(checked, results, strict=True):
+        if isinstance(result, AuthError):
+            logger.error(
+                "authgate provider %r cannot be used: %s. Sign-in with it fails until this is fixed; run"
+                " `authgate check --app module:auth` to see every setting",
+                provider.id,
+                result.message,
+            )
+        elif isinstance(result, BaseException):
+            logger.error("authgate provider %r check failed: %r", provider.id, result)

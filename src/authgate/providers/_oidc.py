@@ -121,6 +121,7 @@ class OIDC(HTTPProvider):
         if not nonce:
             raise ValueError("OIDC sign-in needs a nonce")
         metadata = await self.discover()
+        self._token_auth_method(metadata)  # unusable: fail now, before the user signs in at the provider
         params = {
             "response_type": "code",
             "client_id": self.client_id,

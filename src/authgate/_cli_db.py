@@ -33,16 +33,16 @@ class DatabaseTarget:
 
     @property
     def sqlite_path(self) -> str:
-        from .stores.sqlite import _path_from  # the one parser of sqlite URLs
+        from .stores.sqlite import database_path
 
-        return _path_from(self.url)
+        return database_path(self.url)
 
     def describe(self) -> str:
         if self.dialect == "sqlite":
             return f"SQLite {self.sqlite_path}"
-        from .stores.postgres import _where
+        from .stores.postgres import describe_location
 
-        return f"PostgreSQL {_where(self.url)}" + (f' schema "{self.schema}"' if self.schema else "")
+        return f"PostgreSQL {describe_location(self.url)}" + (f' schema "{self.schema}"' if self.schema else "")
 
 
 async def probe(target: DatabaseTarget) -> int | None:

@@ -31,7 +31,7 @@ from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
 from ._batch import Coalescer
 from .base import StoredCredentials
 
-__all__ = ["PostgresStore", "apply_schema", "connect", "schema_version"]
+__all__ = ["PostgresStore", "apply_schema", "connect", "describe_location", "schema_version"]
 
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
@@ -179,7 +179,7 @@ def _unavailable(kinds: tuple[type[BaseException], ...] = _UNAVAILABLE) -> Itera
         raise ServiceUnavailable() from exc
 
 
-def _where(url: str | None) -> str:
+def describe_location(url: str | None) -> str:
     """`host:port/database as user` from a URL, never its password (for operators' messages)."""
     if url is None:
         return "the pool's server"
@@ -201,7 +201,7 @@ def _open_errors(url: str | None) -> Iterator[None]:
         if isinstance(error, DatabaseUnavailable):
             raise
         cause = error.__cause__
-        where = _where(url)
+        where = describe_location(url)
         if isinstance(cause, asyncpg.exceptions.InvalidCatalogNameError):
             database = where.split("/", 1)[-1].split(" as ")[0]
             raise DatabaseUnavailable(
@@ -260,14 +260,14 @@ async def _require_current_schema(pool: Pool, url: str | None) -> None:
     found, latest = await schema_version(pool), MIGRATIONS[-1].version
     if found is None:
         raise DatabaseUnavailable(
-            f"PostgreSQL at {_where(url)} has no authgate schema (table authgate_schema_version is missing in this"
+            f"PostgreSQL at {describe_location(url)} has no authgate schema (table authgate_schema_version is missing in this"
             " search_path). Run `authgate migrate --database-url ...` (with the same --schema), or let the store"
             " create it with PostgresStore(apply_schema=True)",
             reachable=True,
         )
     if found < latest:
         raise DatabaseUnavailable(
-            f"PostgreSQL at {_where(url)} has authgate schema version {found}; this authgate needs {latest}."
+            f"PostgreSQL at {describe_location(url)} has authgate schema version {found}; this authgate needs {latest}."
             " Run `authgate migrate --database-url ...` (with the same --schema)",
             reachable=True,
         )

@@ -25,7 +25,7 @@ from ..schema._migration import VERSION_TABLE
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
-__all__ = ["SQLiteStore", "apply_schema", "schema_version"]
+__all__ = ["SQLiteStore", "apply_schema", "database_path", "schema_version"]
 
 # Primary result codes that mean "the database is not usable right now", not "the query is wrong":
 # BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
@@ -98,6 +98,11 @@ def _path_from(url_or_path: str | os.PathLike[str]) -> str:
         value = value.removeprefix("sqlite://")
         value = value.removeprefix("/")  # the third slash separates the empty host from the path
     return value or _MEMORY
+
+
+def database_path(url_or_path: str | os.PathLike[str]) -> str:
+    """The file a `sqlite:///...` URL names (":memory:" for none)."""
+    return _path_from(url_or_path)
 
 
 def _parent_dir_missing(path: str) -> bool:

@@ -260,9 +260,9 @@ async def _require_current_schema(pool: Pool, url: str | None) -> None:
     found, latest = await schema_version(pool), MIGRATIONS[-1].version
     if found is None:
         raise DatabaseUnavailable(
-            f"PostgreSQL at {describe_location(url)} has no authgate schema (table authgate_schema_version is missing in this"
-            " search_path). Run `authgate migrate --database-url ...` (with the same --schema), or let the store"
-            " create it with PostgresStore(apply_schema=True)",
+            f"PostgreSQL at {describe_location(url)} has no authgate schema (table authgate_schema_version is"
+            " missing in this search_path). Run `authgate migrate --database-url ...` (with the same --schema),"
+            " or let the store create it with PostgresStore(apply_schema=True)",
             reachable=True,
         )
     if found < latest:

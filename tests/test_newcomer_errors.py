@@ -372,6 +372,7 @@ def test_demo_reports_a_port_in_use(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
+        ({"secret": None}, "secret is missing: generate one with `authgate secret` and pass it (AUTHGATE_SECRET)"),
         ({"secret": ""}, "secret must be at least 32 characters; generate one with `authgate secret`"),
         ({"secret": "short"}, "secret must be at least 32 characters; generate one with `authgate secret`"),
         (
@@ -388,12 +389,19 @@ def test_demo_reports_a_port_in_use(tmp_path: Path) -> None:
             "MFAOptions(required=True) (email codes for users without TOTP) sends email, but there is no email_sender",
         ),
     ],
-    ids=["secret-missing", "secret-short", "samesite-none", "verified-email-without-sender", "mfa-without-sender"],
+    ids=[
+        "secret-none",
+        "secret-empty",
+        "secret-short",
+        "samesite-none",
+        "verified-email-without-sender",
+        "mfa-without-sender",
+    ],
 )
-def test_configuration_mistakes_name_the_fix(options: dict[str, str], message: str) -> None:
+def test_configuration_mistakes_name_the_fix(options: dict[str, str | None], message: str) -> None:
     from authgate import AccountOptions, Auth, Configuration, CookieOptions, MFAOptions
 
-    kwargs: dict[str, object] = {"secret": options.get("secret", SECRET)}
+    kwargs: dict[str, object] = {"secret": options["secret"] if "secret" in options else SECRET}
     if options.get("cookies"):
         kwargs["cookies"] = CookieOptions(session_same_site="none", secure=False)
     if options.get("accounts"):

@@ -100,6 +100,8 @@ class Auth:
         magic_links: MagicLinkOptions | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        if secret is None:  # e.g. os.environ.get("AUTHGATE_SECRET") with the variable unset
+            raise Configuration("secret is missing: generate one with `authgate secret` and pass it (AUTHGATE_SECRET)")
         self.config = AuthConfig(
             secret=secret if isinstance(secret, str) else tuple(secret),
             base_path=base_path,

@@ -186,3 +186,15 @@ async def test_fastapi_without_install_still_refuses(clock: FakeClock) -> None:
         answer = await client.get("/api/me", headers=CLIENT)
     assert answer.status_code == 401 and answer.json()["detail"]["kind"] == "Unauthenticated"
     auth.hasher.close()
+
+
+async def test_optional_user_with_an_expired_token_answers_session_expired(
+    framework: tuple[str, Auth, Any], clock: FakeClock
+) -> None:
+    """So the JS client refreshes instead of showing a signed-in user a signed-out page."""
+    _, _, app = framework
+    async with await _client(app) as client:
+        await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+        clock.advance(minutes=16)
+        expired = await client.get("/api/hello", headers=CLIENT)
+        assert expired.status_code == 401 and expired.json()["kind"] == "SessionExpired"

@@ -79,6 +79,8 @@ def test_missing_extra_names_the_pip_install(extra: str) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("authgate._optional.MissingExtra: "), result.stderr
     assert f"pip install 'authgate[{extra}]'" in last
+    if extra == "postgres":  # the README's example, word for word
+        assert last.endswith("PostgresStore: the 'asyncpg' package is not installed; pip install 'authgate[postgres]'")
     assert "ModuleNotFoundError" not in result.stderr  # raised `from None`: one error, not a chain
 
 

@@ -489,3 +489,26 @@ async def test_unusable_provider_is_reported_at_start_up_and_refused_before_the_
     assert "authgate provider 'oidc' cannot be used: OIDC provider 'oidc': discovery lists" in logged
     assert "authgate check" in logged
     assert start.status_code != 302 or discovery not in start.headers.get("location", "")  # never sent to the provider
+
+
+async def test_store_without_migrations_refuses_an_old_schema_naming_the_versions(schema_name: str) -> None:
+    from authgate._errors import DatabaseUnavailable
+    from authgate.stores import PostgresStore
+
+    assert authgate("migrate", "--database-url", PG, "--schema", schema_name).returncode == 0
+    conn = await asyncpg.connect(PG, server_settings={"search_path": schema_name})
+    await conn.execute("DELETE FROM authgate_schema_version WHERE version = $1", LATEST_VERSION)
+    await conn.close()
+    store = PostgresStore(PG, schema=schema_name, apply_schema=False)
+    with pytest.raises(DatabaseUnavailable) as raised:
+        await store.open()
+    assert f"has authgate schema version {LATEST_VERSION - 1}; this authgate needs {LATEST_VERSION}" in (
+        raised.value.detail
+    )
+    assert "Run `authgate migrate --database-url ...` (with the same --schema)" in raised.value.detail
+    checked = authgate("check", "--database-url", PG, "--schema", schema_name, env={"AUTHGATE_SECRET": SECRET})
+    assert f"is at version {LATEST_VERSION - 1}, needs {LATEST_VERSION}" in checked.stdout
+    dry = authgate("migrate", "--database-url", PG, "--schema", schema_name, "--dry-run")
+    assert [line for line in dry.stdout.splitlines() if line.startswith("would apply")] == [
+        f"would apply {m.version} {m.name}" for m in MIGRATIONS["postgres"][-1:]
+    ]

@@ -380,8 +380,8 @@ def test_demo_reports_a_port_in_use(tmp_path: Path) -> None:
             "SameSite=None cookies need Secure=True; browsers drop them otherwise",
         ),
         (
-            {"accounts": "require-verified"},
-            "AccountOptions(require_verified_email=True) sends email, but there is no email_sender: pass"
+            {"accounts": "quiet-sign-up"},
+            "AccountOptions(sign_up_conflict='email') sends email, but there is no email_sender: pass"
             " Auth(email_sender=SMTPSender(...)) (pip install 'authgate[mail]')",
         ),
         (
@@ -394,7 +394,7 @@ def test_demo_reports_a_port_in_use(tmp_path: Path) -> None:
         "secret-empty",
         "secret-short",
         "samesite-none",
-        "verified-email-without-sender",
+        "quiet-sign-up-without-sender",
         "mfa-without-sender",
     ],
 )
@@ -405,7 +405,7 @@ def test_configuration_mistakes_name_the_fix(options: dict[str, str | None], mes
     if options.get("cookies"):
         kwargs["cookies"] = CookieOptions(session_same_site="none", secure=False)
     if options.get("accounts"):
-        kwargs["accounts"] = AccountOptions(require_verified_email=True)
+        kwargs["accounts"] = AccountOptions(sign_up_conflict="email")
     if options.get("mfa"):
         kwargs["mfa"] = MFAOptions(required=True)
     with pytest.raises(Configuration) as raised:

@@ -122,7 +122,6 @@ class Auth:
         if email_sender is None:
             needs = (
                 ("AccountOptions(sign_up_conflict='email')", self.config.accounts.sign_up_conflict == "email"),
-                ("AccountOptions(require_verified_email=True)", self.config.accounts.require_verified_email),
                 ("MFAOptions(required=True) (email codes for users without TOTP)", self.config.mfa.required),
             )
             for option, needed in needs:

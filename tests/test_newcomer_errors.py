@@ -512,3 +512,19 @@ async def test_store_without_migrations_refuses_an_old_schema_naming_the_version
     assert [line for line in dry.stdout.splitlines() if line.startswith("would apply")] == [
         f"would apply {m.version} {m.name}" for m in MIGRATIONS["postgres"][-1:]
     ]
+
+
+async def test_an_apps_own_users_table_is_named_with_the_schema_fix(tmp_path: Path, schema_name: str) -> None:
+    conn = await asyncpg.connect(PG)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema_name}"')
+        await conn.execute(f'CREATE TABLE "{schema_name}".users (id serial primary key, nickname text)')
+    finally:
+        await conn.close()
+    result = authgate("migrate", "--database-url", PG, "--schema", schema_name)
+    assert result.returncode == 1 and no_traceback(result)
+    assert "migration 1 (" in result.stderr and "already exists here with other columns" in result.stderr
+    assert "`authgate migrate --schema authgate` and PostgresStore(url, schema='authgate')" in result.stderr
+    env = {"DATABASE_URL": PG + f"?search_path={schema_name}", "AUTHGATE_SECRET": SECRET, "APPLY": "1"}
+    started = run_uvicorn(tmp_path, STARTUP_APP, env)
+    assert "authgate cannot start: migration 1 (" in started.stderr and no_traceback(started), started.stderr

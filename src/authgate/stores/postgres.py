@@ -299,12 +299,34 @@ async def _apply_schema(conn: Connection) -> list[int]:
             if migration.version in done:
                 continue
             for statement in migration.statements:
-                await conn.execute(statement, timeout=_MIGRATION_TIMEOUT)
+                try:
+                    await conn.execute(statement, timeout=_MIGRATION_TIMEOUT)
+                except _SCHEMA_CONFLICTS as error:
+                    raise _schema_conflict(migration.version, migration.name, error) from None
             await conn.execute(
                 "INSERT INTO authgate_schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
             )
             applied.append(migration.version)
     return applied
+
+
+# What a table of the same name with other columns (an app's own `users`) makes a migration fail with.
+_SCHEMA_CONFLICTS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.UndefinedColumnError,
+    asyncpg.exceptions.DatatypeMismatchError,
+    asyncpg.exceptions.DuplicateObjectError,
+    asyncpg.exceptions.InvalidForeignKeyError,
+    asyncpg.exceptions.NotNullViolationError,
+)
+
+
+def _schema_conflict(version: int, name: str, error: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"migration {version} ({name}) failed: {str(error).splitlines()[0]}. A table authgate uses (users, sessions,"
+        " accounts, ...) already exists here with other columns, probably your app's own. Keep authgate's tables in"
+        " a schema of their own: `authgate migrate --schema authgate` and PostgresStore(url, schema='authgate')",
+        reachable=True,
+    )
 
 
 async def _reset_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:

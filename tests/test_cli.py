@@ -46,8 +46,8 @@ def test_migrate_and_cleanup_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_migrate_with_unreachable_database_fails_cleanly(capsys: object) -> None:
-    assert main(["migrate", "--database-url", "postgresql://postgres@127.0.0.1:1/test"]) == 2
-    assert "unavailable" in capsys.readouterr().err.lower()  # type: ignore[attr-defined]
+    assert main(["migrate", "--database-url", "postgresql://postgres@127.0.0.1:1/test"]) == 3
+    assert "cannot reach PostgreSQL at 127.0.0.1:1" in capsys.readouterr().err  # type: ignore[attr-defined]
 
 
 def _free_port() -> int:
@@ -64,6 +64,7 @@ def test_demo_serves_routes_page_and_protected_route(tmp_path: Path) -> None:
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,  # the demo keeps its secret in a file in the working directory
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -86,5 +87,6 @@ def test_demo_serves_routes_page_and_protected_route(tmp_path: Path) -> None:
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)
-    assert "AUTHGATE_SECRET is not set" in err
+    assert "AUTHGATE_SECRET is not set; created authgate-demo.secret" in err
+    assert (tmp_path / "authgate-demo.secret").stat().st_mode & 0o077 == 0  # readable by its owner only
     assert "NOT marked Secure" in err

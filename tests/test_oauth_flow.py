@@ -284,3 +284,17 @@ async def test_providers_route_lists_the_provider(store: object, oidc_server: OI
         "signinUrl": f"{ORIGIN}/api/auth/signin/oidc",
         "callbackUrl": f"{ORIGIN}/api/auth/callback/oidc",
     }
+
+
+async def test_error_path_sends_failed_sign_ins_to_the_apps_page(
+    store: object, oidc_server: OIDCServer, network: httpx.AsyncClient
+) -> None:
+    from authgate import AccountOptions
+
+    auth = make_auth(store, oidc_server, accounts=AccountOptions(error_path="/auth/error"))
+    async with client_for(auth) as client:
+        callback = callback_path(await login(network, await start(client), account="mallory"))
+        failed = await client.get(callback.replace("state=", "state=x"))
+        assert failed.status_code == 302 and failed.headers["location"] == f"{ORIGIN}/auth/error?error=InvalidCheck"
+        linked = await client.get("/api/auth/error?error=AccessDenied")
+        assert linked.status_code == 302 and linked.headers["location"] == f"{ORIGIN}/auth/error?error=AccessDenied"

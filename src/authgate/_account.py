@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ._emails import normalize_email
-from ._errors import AuthError, Configuration, EmailInUse, InvalidRequest, Verification
+from ._errors import NO_SENDER_FIX, AuthError, Configuration, EmailInUse, InvalidRequest, Verification
 from ._models import AuthSession, RequestMeta, User
 from ._verification import Verifications
 
@@ -72,7 +72,7 @@ class AccountFlows:
     async def deliver(self, message: EmailMessage) -> None:
         """Send now; Configuration when no sender is set."""
         if self.auth.email_sender is None:
-            raise Configuration("an email_sender is needed for this operation")
+            raise Configuration(f"{message.subject!r} needs an email sender and Auth has none: {NO_SENDER_FIX}")
         await self.auth.email_sender.send(message)
 
     def deliver_later(self, message: EmailMessage) -> None:

@@ -108,6 +108,9 @@ class AccountOptions:
     # verified email.
     sign_up_conflict: Literal["error", "email"] = "error"
     require_verified_email: bool = False
+    # The app's page for failed provider sign-ins (Auth.js's `pages.error`), e.g. "/auth/error": the
+    # browser lands there with `?error=<Kind>` instead of on the JSON of GET <base_path>/error.
+    error_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,9 @@ class AuthConfig:
             raise Configuration("lifetimes must satisfy 0 < access <= refresh <= absolute")
         if self.magic_links is not None and self.magic_links.lifetime <= timedelta(0):
             raise Configuration("MagicLinkOptions.lifetime must be positive")
+        error_path = self.accounts.error_path
+        if error_path is not None and (not error_path.startswith("/") or error_path.startswith("//")):
+            raise Configuration(f"AccountOptions(error_path={error_path!r}) must be a path on the app: '/auth/error'")
         if not 0 < self.passwords.min_length <= self.passwords.max_length:
             raise Configuration("password lengths must satisfy 0 < min_length <= max_length")
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
+import secrets
+import socket
+import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +28,7 @@ from .mail import ConsoleSender
 from .providers import OIDC, GitHub, Google, OAuthProvider
 from .stores import store_from_url
 
-__all__ = ["build_demo_app", "demo_origin", "is_loopback_host", "providers_from_env"]
+__all__ = ["build_demo_app", "demo_origin", "is_loopback_host", "providers_from_env", "serve_demo"]
 
 logger = logging.getLogger("authgate.demo")
 STATIC_DIR = Path(__file__).parent / "demo_static"
@@ -120,3 +124,97 @@ def build_demo_app(
         lifespan=auth.lifespan,
     )
     return app, auth
+
+
+_DEMO_SECRET_FILE = "authgate-demo.secret"  # noqa: S105 - a file name, not a secret
+
+
+def _demo_secret() -> str:
+    """AUTHGATE_SECRET, else a secret kept in a file beside the demo database: a new secret on each
+    start would sign everyone out and make enrolled TOTP secrets unreadable."""
+    secret = os.environ.get("AUTHGATE_SECRET")
+    if secret:
+        return secret
+    path = Path(_DEMO_SECRET_FILE)
+    if path.exists():
+        kept = path.read_text().strip()
+        if len(kept) >= 32:
+            print(f"authgate demo: AUTHGATE_SECRET is not set; using the secret kept in {path}", file=sys.stderr)
+            return kept
+    kept = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(kept + "\n")
+    print(
+        f"authgate demo: AUTHGATE_SECRET is not set; created {path} and will reuse it, so sessions and TOTP"
+        " secrets survive restarts",
+        file=sys.stderr,
+    )
+    return kept
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether uvicorn's bind would fail, checked before the demo prints its address."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            return error.errno == errno.EADDRINUSE
+    return False
+
+
+def serve_demo(
+    *,
+    host: str,
+    port: int,
+    database_url: str,
+    access_ttl: int | None,
+    refresh_ttl: int | None,
+    rate_limits: bool,
+    authjs_version: int | None = None,
+) -> int:
+    """`authgate demo`: check the port, build the app, serve it with uvicorn until stopped."""
+    from ._optional import require
+
+    uvicorn = require("demo")
+    if _port_in_use(host, port):
+        print(
+            f"authgate demo: port {port} on {host} is already in use (another demo still running?). Stop that"
+            f" process, or pick another port: authgate demo --port {port + 1} (scripts/demo --port {port + 1})",
+            file=sys.stderr,
+        )
+        return 1
+    secret = _demo_secret()
+    secure = not is_loopback_host(host)
+    if not secure:
+        print(
+            "authgate demo: serving plain HTTP on loopback, so cookies are NOT marked Secure; "
+            "never do this on a public address",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"authgate demo: {host} is not loopback; cookies are Secure, so browsers only keep them over HTTPS",
+            file=sys.stderr,
+        )
+    origin = demo_origin(host, port)
+    providers = providers_from_env()
+    app, _ = build_demo_app(
+        database_url=database_url,
+        secret=secret,
+        secure_cookies=secure,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+        app_url=origin,
+        rate_limits=rate_limits,
+        providers=providers,
+        authjs_version=authjs_version,
+    )
+    names = ", ".join(p.name for p in providers) or "none (set GITHUB_/GOOGLE_/OIDC_ variables to add some)"
+    print(f"authgate demo: providers: {names}; emails are printed here", file=sys.stderr)
+    if not rate_limits:
+        print("authgate demo: rate limits are OFF", file=sys.stderr)
+    print(f"authgate demo: open {origin}/ (database {database_url})", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0

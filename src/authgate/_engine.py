@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +26,12 @@ from ._config import (
 )
 from ._emails import normalize_email
 from ._errors import (
+    NO_SENDER_FIX,
     AccessDenied,
     AuthError,
     Configuration,
     CredentialsSignin,
+    DatabaseUnavailable,
     EmailInUse,
     InvalidRequest,
     SessionExpired,
@@ -39,6 +41,7 @@ from ._hooks import Callbacks, Events
 from ._models import AuthEvent, AuthSession, RequestMeta, Session, SignInResult, User
 from ._passwords import PasswordHasher
 from ._sessions import DatabaseSessions, JWTSessions
+from ._startup import check_providers, report_startup_failure
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -97,6 +100,8 @@ class Auth:
         magic_links: MagicLinkOptions | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        if secret is None:  # e.g. os.environ.get("AUTHGATE_SECRET") with the variable unset
+            raise Configuration("secret is missing: generate one with `authgate secret` and pass it (AUTHGATE_SECRET)")
         self.config = AuthConfig(
             secret=secret if isinstance(secret, str) else tuple(secret),
             base_path=base_path,
@@ -114,16 +119,25 @@ class Auth:
         )
         self._store = store
         self.email_sender = email_sender
-        if self.config.accounts.sign_up_conflict == "email" and email_sender is None:
-            raise Configuration("sign_up_conflict='email' needs an email_sender")
-        if self.config.mfa.required and email_sender is None:
-            raise Configuration("MFAOptions(required=True) needs an email_sender for users without TOTP")
+        if email_sender is None:
+            needs = (
+                ("AccountOptions(sign_up_conflict='email')", self.config.accounts.sign_up_conflict == "email"),
+                ("MFAOptions(required=True) (email codes for users without TOTP)", self.config.mfa.required),
+            )
+            for option, needed in needs:
+                if needed:
+                    raise Configuration(f"{option} sends email, but there is no email_sender: {NO_SENDER_FIX}")
         if email_sender is not None and not (base_url or self.config.accounts.app_url):
             # Emailed links must not be built from the request's Host header (a forged Host
             # would mail a reset token to the attacker's site), so the address must be configured.
-            raise Configuration("an email_sender needs base_url or AccountOptions(app_url=...) for its links")
-        if self.config.magic_links is not None and (email_sender is None or store is None):
-            raise Configuration("MagicLinkOptions needs a store and an email_sender")
+            raise Configuration(
+                "an email_sender needs base_url='https://your.site' (or AccountOptions(app_url=...)) for the links"
+                " it sends"
+            )
+        if self.config.magic_links is not None and store is None:
+            raise Configuration("MagicLinkOptions needs a store")
+        if self.config.magic_links is not None and email_sender is None:
+            raise Configuration(f"MagicLinkOptions sends email, but there is no email_sender: {NO_SENDER_FIX}")
         self.limiter = self._make_limiter(rate_limits)
         self.callbacks = callbacks or Callbacks()
         self.events = events or Events()
@@ -214,15 +228,20 @@ class Auth:
 
         Pass it as `Starlette(lifespan=auth.lifespan)`, or `async with auth.lifespan(app):` inside your own.
         """
-        await self.open()
+        try:
+            await self.open()
+        except DatabaseUnavailable as error:
+            raise report_startup_failure(error.detail) from None
         cleanup = asyncio.create_task(self._cleanup_loop(), name="authgate-cleanup") if self.has_store else None
+        providers = asyncio.create_task(check_providers(self.providers.values()), name="authgate-provider-check")
         try:
             yield
         finally:
-            if cleanup is not None:
-                cleanup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await cleanup
+            for task in (cleanup, providers):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self.close()
 
     async def _cleanup_loop(self) -> None:
@@ -300,11 +319,20 @@ class Auth:
         return PasskeyFlow(self)
 
     @cached_property
-    def current_user(self) -> Any:
-        """FastAPI dependency: `user: User = Depends(auth.current_user)`. 401/403 like RequireAuth."""
+    def current_user(self) -> Callable[..., Awaitable[User]]:
+        """FastAPI dependency: `CurrentUser = Annotated[User, Depends(auth.current_user)]`.
+        401/403 like RequireAuth; `authgate.integrations.fastapi.install(app, auth)` makes the
+        error body `{"error", "kind"}`."""
         from .integrations.fastapi import current_user_dependency
 
         return current_user_dependency(self)
+
+    @cached_property
+    def optional_user(self) -> Callable[..., Awaitable[User | None]]:
+        """FastAPI dependency: the signed-in user or None (an expired token still answers 401)."""
+        from .integrations.fastapi import optional_user_dependency
+
+        return optional_user_dependency(self)
 
     async def get_session(self, source: HTTPConnection | str | None) -> AuthSession | None:
         """The session of a request (bearer header first, then cookie) or of an access token.

@@ -12,6 +12,7 @@ __all__ = [
     "AuthError",
     "Configuration",
     "CredentialsSignin",
+    "DatabaseUnavailable",
     "EmailInUse",
     "ForbiddenOrigin",
     "InvalidCheck",
@@ -34,6 +35,12 @@ __all__ = [
     "UnsupportedMediaType",
     "Verification",
 ]
+
+
+# The fix for every "this needs an email sender" error, in one place.
+NO_SENDER_FIX = (
+    "pass Auth(email_sender=SMTPSender(...)) (pip install 'authgate[mail]'), or ConsoleSender() in development"
+)
 
 
 class AuthError(Exception):
@@ -131,6 +138,18 @@ class ServiceUnavailable(AuthError):
     kind = "ServiceUnavailable"
     status_code = 503
     message = "Authentication storage is unavailable; try again"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The store could not be opened. HTTP callers see ServiceUnavailable's generic message; the
+    operator (the CLI, the start-up log) sees `detail`, which names the cause and the fix.
+    `reachable` is False when no server answered (down, wrong host or port), True when one
+    answered and refused (login, missing database, missing or old schema)."""
+
+    def __init__(self, detail: str, *, reachable: bool) -> None:
+        super().__init__()
+        self.detail = detail
+        self.reachable = reachable
 
 
 class Configuration(AuthError):

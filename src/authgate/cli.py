@@ -1,62 +1,40 @@
-"""The `authgate` command: demo, schema, migrate, cleanup, secret, check."""
+"""The `authgate` command: demo, schema, migrate, cleanup, secret, check.
+
+Exit codes: 0 success; 1 the command ran and failed (a check found problems, the database refused
+the login, has no such database or no schema, a misconfiguration); 2 usage error (bad or missing
+arguments); 3 the database could not be reached. Failures print one line naming the cause and the
+fix, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import secrets
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILED", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
-logger = logging.getLogger("authgate.cli")
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import uvicorn
+    from ._demo import serve_demo
 
-    from ._demo import build_demo_app, demo_origin, is_loopback_host, providers_from_env
-
-    secret = os.environ.get("AUTHGATE_SECRET")
-    if not secret:
-        secret = secrets.token_urlsafe(48)
-        print("authgate demo: AUTHGATE_SECRET is not set; using a random secret for this run", file=sys.stderr)
-    secure = not is_loopback_host(args.host)
-    if not secure:
-        print(
-            "authgate demo: serving plain HTTP on loopback, so cookies are NOT marked Secure; "
-            "never do this on a public address",
-            file=sys.stderr,
-        )
-    else:
-        print(
-            f"authgate demo: {args.host} is not loopback; cookies are Secure, so browsers only keep them over HTTPS",
-            file=sys.stderr,
-        )
-    origin = demo_origin(args.host, args.port)
-    providers = providers_from_env()
-    app, _ = build_demo_app(
+    return serve_demo(
+        host=args.host,
+        port=args.port,
         database_url=args.database_url,
-        secret=secret,
-        secure_cookies=secure,
         access_ttl=args.access_ttl,
         refresh_ttl=args.refresh_ttl,
-        app_url=origin,
         rate_limits=args.rate_limits == "on",
-        providers=providers,
         authjs_version=None if args.authjs == "off" else int(args.authjs),
     )
-    names = ", ".join(p.name for p in providers) or "none (set GITHUB_/GOOGLE_/OIDC_ variables to add some)"
-    print(f"authgate demo: providers: {names}; emails are printed here", file=sys.stderr)
-    if args.rate_limits == "off":
-        print("authgate demo: rate limits are OFF", file=sys.stderr)
-    page = origin
-    print(f"authgate demo: {page}/ (database {args.database_url})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -66,44 +44,16 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(url: str) -> object:
-    from .stores import store_from_url
-
-    return store_from_url(url)
-
-
 def _migrate(args: argparse.Namespace) -> int:
-    from .stores import store_from_url
+    from ._cli_db import DatabaseTarget, migrate
 
-    async def run() -> None:
-        store = store_from_url(args.database_url)
-        await store.open()  # applies every pending migration, including taking over AuthInGo tables
-        await store.close()
-
-    asyncio.run(run())
-    print("authgate migrate: schema is up to date", file=sys.stderr)
-    return 0
+    return asyncio.run(migrate(DatabaseTarget(args.database_url, args.schema), dry_run=args.dry_run, sql=args.sql))
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from ._config import utc_now
-    from .stores import store_from_url
+    from ._cli_db import DatabaseTarget, cleanup
 
-    async def run() -> int:
-        store = store_from_url(args.database_url)
-        await store.open()
-        try:
-            total = 0
-            while True:
-                deleted = await store.delete_expired_sessions(now=utc_now(), limit=args.batch_size)
-                total += deleted
-                if deleted < args.batch_size:
-                    return total
-        finally:
-            await store.close()
-
-    print(f"authgate cleanup: deleted {asyncio.run(run())} expired sessions", file=sys.stderr)
-    return 0
+    return asyncio.run(cleanup(DatabaseTarget(args.database_url, args.schema), batch_size=args.batch_size))
 
 
 def _secret(args: argparse.Namespace) -> int:
@@ -112,30 +62,57 @@ def _secret(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ._config import normalize_origin
-    from ._demo import is_loopback_host
+    from ._check import CheckInput, load_app, run_check
+    from ._cli_db import DatabaseTarget
 
-    problems: list[str] = []
-    secret = os.environ.get("AUTHGATE_SECRET", "")
-    if len(secret) < 32:
-        problems.append("AUTHGATE_SECRET is unset or shorter than 32 characters (run `authgate secret`)")
-    origin = normalize_origin(args.base_url) if args.base_url else None
-    if args.base_url and origin is None:
-        problems.append(f"--base-url {args.base_url!r} is not an http(s) URL")
-    if origin and origin.startswith("http://"):
-        host = origin.removeprefix("http://").rsplit(":", 1)[0].strip("[]")
-        if not is_loopback_host(host):
-            problems.append("base URL is plain HTTP on a non-loopback host: Secure cookies will be dropped")
-    for line in problems:
-        print(f"problem: {line}")
-    if not problems:
-        print("ok: secret set, base URL consistent with Secure cookies")
-    return 1 if problems else 0
+    database = DatabaseTarget(args.database_url, args.schema) if args.database_url else None
+    if args.app:
+        auth = load_app(args.app)
+        config = auth.config
+        given = CheckInput(
+            secret=config.secret,
+            base_url=args.base_url or config.base_url or config.accounts.app_url,
+            trusted_origins=config.trusted_origins,
+            cookies=config.cookies,
+            database=database,
+            providers=list(auth.providers.values()),
+            email_sender=auth.email_sender,
+            test_email_to=args.send_test_email,
+        )
+    else:
+        from ._demo import providers_from_env
+
+        given = CheckInput(
+            secret=os.environ.get("AUTHGATE_SECRET"),
+            base_url=args.base_url,
+            trusted_origins=tuple(args.trusted_origin),
+            database=database,
+            providers=providers_from_env(),
+            test_email_to=args.send_test_email,
+        )
+    return asyncio.run(run_check(given))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `authgate` command."""
-    parser = argparse.ArgumentParser(prog="authgate", description="authgate authentication toolkit")
+def _database_arguments(command: argparse.ArgumentParser, *, required: bool) -> None:
+    need = "" if required else " (optional here)"
+    command.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help=f"postgresql://... or sqlite:///file.db; default $DATABASE_URL{need}",
+    )
+    command.add_argument(
+        "--schema", default=None, help="PostgreSQL schema holding authgate's tables (default: the search_path)"
+    )
+    command.set_defaults(database_required=required)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="authgate",
+        description="authgate authentication toolkit",
+        epilog="exit codes: 0 ok, 1 failed, 2 usage error, 3 database unreachable",
+    )
+    parser.add_argument("--version", action="version", version=f"authgate {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="serve the demo app with auth routes and a test page")
@@ -160,29 +137,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema.set_defaults(run=_schema)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations (also takes over AuthInGo tables)")
-    migrate.add_argument("--database-url", required=True)
+    _database_arguments(migrate, required=True)
+    migrate.add_argument("--dry-run", action="store_true", help="list the pending migrations, change nothing")
+    migrate.add_argument("--sql", action="store_true", help="print the pending migrations' SQL, change nothing")
     migrate.set_defaults(run=_migrate)
 
     cleanup = commands.add_parser("cleanup", help="delete sessions whose refresh lifetime is over")
-    cleanup.add_argument("--database-url", required=True)
-    cleanup.add_argument("--batch-size", type=int, default=1000)
+    _database_arguments(cleanup, required=True)
+    cleanup.add_argument("--batch-size", type=int, default=1000, help="rows per delete (at least 1)")
     cleanup.set_defaults(run=_cleanup)
 
     secret = commands.add_parser("secret", help="print a new random secret for AUTHGATE_SECRET")
     secret.set_defaults(run=_secret)
 
-    check = commands.add_parser("check", help="diagnose secret and base URL settings")
-    check.add_argument("--base-url", default=None)
+    check = commands.add_parser("check", help="diagnose secret, base URL, cookies, database, providers and mail")
+    check.add_argument("--app", default=None, help="module:attribute of your Auth object, e.g. app:auth")
+    check.add_argument("--base-url", default=None, help="the public URL of the app, e.g. https://example.com")
+    check.add_argument("--trusted-origin", action="append", default=[], help="another origin allowed to write")
+    check.add_argument("--send-test-email", default=None, metavar="ADDRESS", help="send one test email (with --app)")
+    _database_arguments(check, required=False)
     check.set_defaults(run=_check)
+    named = {"demo": demo, "schema": schema, "migrate": migrate, "cleanup": cleanup, "secret": secret, "check": check}
+    return parser, named
 
-    args = parser.parse_args(argv)
-    from ._errors import AuthError
+
+def _version() -> str:
+    try:
+        return version("authgate")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `authgate` command."""
+    parser, commands = _parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    command = commands[args.command]
+    if getattr(args, "database_required", False) and not args.database_url:
+        command.error("--database-url is required (or set DATABASE_URL)")
+    if getattr(args, "batch_size", 1) < 1:
+        command.error(f"--batch-size must be at least 1, not {args.batch_size}")
+    if getattr(args, "schema", None) and args.database_url and not args.database_url.lower().startswith("postgres"):
+        command.error("--schema applies to PostgreSQL databases only")
+    from ._errors import AuthError, DatabaseUnavailable
 
     try:
         code: int = args.run(args)
-    except AuthError as error:
+    except DatabaseUnavailable as error:
+        print(f"authgate {args.command}: {error.detail}", file=sys.stderr)
+        return EXIT_FAILED if error.reachable else EXIT_UNREACHABLE
+    except AuthError as error:  # Configuration, MissingExtra (a missing optional package) included
         print(f"authgate {args.command}: {error.message}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
     return code
 
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO, runtime_checkable
 from urllib.parse import urlsplit
 
-import aiosmtplib
-
 from ._errors import Configuration, ServiceUnavailable
+from ._optional import require
 
 __all__ = [
     "ConsoleSender",
@@ -84,6 +83,7 @@ class SMTPSender:
         if (username is None) != (password is None):
             raise Configuration("SMTPSender: give both username and password, or neither")
         _check_header_value("sender", sender)
+        self._smtp = require("mail")  # at construction, so a missing extra stops start-up
         self.host = host
         self.port = port
         self.sender = sender
@@ -100,7 +100,7 @@ class SMTPSender:
         """Send `message`; raise `ServiceUnavailable` if the server cannot be reached or refuses it."""
         mime = _to_mime(message, self.sender)
         try:
-            await aiosmtplib.send(
+            await self._smtp.send(
                 mime,
                 hostname=self.host,
                 port=self.port,
@@ -110,7 +110,7 @@ class SMTPSender:
                 start_tls=self.start_tls,
                 timeout=self.timeout,
             )
-        except (aiosmtplib.SMTPException, OSError) as error:
+        except (self._smtp.SMTPException, OSError) as error:
             # Log the kind of failure and the SMTP reply code only: a server reply or an exception
             # message can echo the login, and none of it belongs in an HTTP response.
             logger.warning(

@@ -26,6 +26,31 @@ if [ "${CI:-}" = "true" ] && git -C "$repo" rev-parse --git-dir >/dev/null 2>&1 
   fail "src/authgate/demo_static/authgate-client.js is stale: run clients/js/scripts/build.sh and commit it"
 fi
 
+# The package as `npm publish` would upload it: metadata complete, the built files in, nothing else.
+npm pack --dry-run --json --ignore-scripts >"$results/pack.json" 2>/dev/null || fail "npm pack --dry-run failed"
+node - "$results/pack.json" <<'JS' || fail "npm pack: the package is not ready to publish"
+const fs = require("node:fs");
+const [pack] = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+const files = pack.files.map((f) => f.path).sort();
+const problems = [];
+for (const field of ["name", "version", "description", "license", "repository", "types", "exports", "files"]) {
+  if (!pkg[field]) problems.push(`package.json has no ${field}`);
+}
+if (pkg.publishConfig?.access !== "public") problems.push("a scoped package needs publishConfig.access=public");
+const needed = ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "dist/react.js", "dist/react.d.ts"];
+for (const file of needed) if (!files.includes(file)) problems.push(`the tarball lacks ${file}`);
+for (const entry of Object.values(pkg.exports)) {
+  for (const target of typeof entry === "string" ? [entry] : Object.values(entry)) {
+    if (!files.includes(target.replace(/^\.\//, ""))) problems.push(`exports points at ${target}, not in the tarball`);
+  }
+}
+const stray = files.filter((f) => !(f.startsWith("dist/") || ["LICENSE", "README.md", "package.json"].includes(f)));
+if (stray.length) problems.push(`unexpected files in the tarball: ${stray.join(", ")}`);
+if (problems.length) { console.error(problems.join("\n")); process.exit(1); }
+console.log(`npm pack: ${pack.filename}, ${files.length} files, ${pack.size} bytes`);
+JS
+
 chromium=${AUTHGATE_CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then
   echo "clients/js: $chromium missing; installing Debian's chromium"

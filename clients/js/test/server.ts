@@ -26,6 +26,13 @@ export interface DemoOptions {
   port?: number;
   /** More `authgate demo` arguments, e.g. ["--authjs", "4"]. */
   args?: string[];
+  /** Serve test/framework_apps.py's FastAPI or Litestar app with uvicorn instead of `authgate demo`. */
+  framework?: "fastapi" | "litestar";
+}
+
+function pythonCommand(): string {
+  const venv = join(repoRoot, ".venv", "bin", "python");
+  return existsSync(venv) ? venv : "python3";
 }
 
 function authgateCommand(): string {
@@ -64,7 +71,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<DemoServer> 
   const env: NodeJS.ProcessEnv = { ...process.env, AUTHGATE_SECRET: "js-client-tests-secret-0123456789abcdefghijklmnop" };
   // Providers come from the environment: only the ones a test asks for.
   for (const name of Object.keys(env)) if (/^(GITHUB|GOOGLE|OIDC)_/.test(name)) delete env[name];
-  const child = spawn(authgateCommand(), args, {
+  const testDir = dirname(fileURLToPath(import.meta.url));
+  const [command, commandArgs] = options.framework
+    ? [
+        pythonCommand(),
+        ["-m", "uvicorn", "--app-dir", testDir, `framework_apps:${options.framework}_app`, "--port", String(port)],
+      ]
+    : [authgateCommand(), args];
+  if (options.framework) {
+    env.AUTHGATE_TEST_DB = `sqlite:///${join(dir, "app.db")}`;
+    if (options.accessTtl) env.AUTHGATE_ACCESS_TTL = String(options.accessTtl);
+  }
+  const child = spawn(command, commandArgs, {
     env: { ...env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

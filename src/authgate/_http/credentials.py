@@ -3,8 +3,10 @@ from the ASGI scope: this runs on every protected request, so it avoids building
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .._config import AuthConfig, normalize_origin
 from .._errors import ForbiddenOrigin, MissingCSRF
@@ -20,6 +22,7 @@ __all__ = ["Credentials", "authenticate_request", "check_cross_site", "read_cred
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 _CLIENT_HEADER = b"x-authgate-client"
+logger = logging.getLogger("authgate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ def _check_origin(scope: Any, credentials: Credentials, config: AuthConfig) -> N
             origin == own_origin(scope, config, credentials.host) or origin in config.trusted_origins
         )
         if not trusted:
+            _warn_if_proxied(scope, config, credentials.origin, credentials.host)
             raise ForbiddenOrigin()
     elif credentials.sec_fetch_site == "cross-site":
         raise ForbiddenOrigin()
@@ -145,3 +149,25 @@ async def check_cross_site_or_bearer(scope: Any, credentials: Credentials, auth:
     if credentials.from_bearer and await auth.get_session(credentials.token) is not None:
         return
     check_cross_site(scope, credentials, auth.config)
+
+
+_warned: set[tuple[str, str | None]] = set()
+
+
+def _warn_if_proxied(scope: Any, config: AuthConfig, origin: str, host: str | None) -> None:
+    """A refused Origin whose host is the request's own host is almost always the app itself behind
+    a proxy (TLS terminated, another port) with `base_url` unset or wrong: say so, once per pair."""
+    refused = normalize_origin(origin)
+    own = own_origin(scope, config, host)
+    if refused is None or host is None or urlsplit(refused).hostname != urlsplit(f"//{host}").hostname:
+        return
+    if (refused, own) in _warned or len(_warned) > 100:
+        return
+    _warned.add((refused, own))
+    source = "base_url" if config.own_origin else "the request (base_url is not set)"
+    logger.warning(
+        "authgate refused a write from origin %s: the app's own origin is %s, taken from %s. If the app is"
+        " served at %s (e.g. behind a proxy that terminates TLS), set Auth(base_url=%r), or add it to"
+        " trusted_origins",
+        refused, own, source, refused, refused,
+    )

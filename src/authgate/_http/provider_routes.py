@@ -190,7 +190,7 @@ class ProviderRoutes:
         self.auth.oauth.provider(provider_id)
         checks_name = self._checks_cookie_name()
         drop_checks = short_lived_cookie(self.config, checks_name, "", path=self._checks_path(), max_age=0)
-        error_page = f"{call.origin()}{self.config.base_path}/error"
+        error_page = self._error_page(call)
         try:
             current = await self.auth.get_session(call.credentials.token)
             result, target = await self.auth.oauth.finish(
@@ -229,10 +229,21 @@ class ProviderRoutes:
         target = await self.callback_target(call, requested if isinstance(requested, str) else None)
         await send_location(send, url_mode(call, body), target, extra_headers=clearing_cookies(self.config))
 
+    def _error_page(self, call: Call) -> str:
+        """The app's own error page when configured, else GET <base_path>/error (JSON)."""
+        path = self.config.accounts.error_path
+        if path is None:
+            return f"{call.origin()}{self.config.base_path}/error"
+        origin = self.config.own_origin or self.config.accounts.app_url or call.origin()
+        return f"{origin.rstrip('/')}{path}"
+
     async def error_page(self, call: Call, send: Send) -> None:
         kind = call.query().get("error", "")
         if kind not in _ERROR_KINDS:
             kind = "OAuthCallbackError"
+        if self.config.accounts.error_path is not None:
+            await send_redirect(send, error_location(self._error_page(call), kind))
+            return
         messages = {
             "AccessDenied": "Sign-in was refused.",
             "InvalidCheck": "The sign-in attempt could not be verified; please start again.",

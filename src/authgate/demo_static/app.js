@@ -12,7 +12,19 @@ function show(text, tone = "", kind = "") {
   $("message-text").textContent = text;
 }
 
-function showError(error) {
+/** Field errors sit under their input; everything else goes to the message line. */
+function clearErrors() {
+  for (const small of document.querySelectorAll(".field-error")) small.textContent = "";
+  for (const input of document.querySelectorAll("input[aria-invalid]")) input.removeAttribute("aria-invalid");
+}
+
+function showError(error, form) {
+  const input = error.field && form ? form.querySelector(`[data-field~="${error.field}"]`) : null;
+  if (input) {
+    input.setAttribute("aria-invalid", "true");
+    input.parentElement.querySelector(".field-error").textContent = error.message;
+    input.focus();
+  }
   show(error.message, "error", error.kind);
 }
 
@@ -33,7 +45,7 @@ function render(state) {
   $("sessions-panel").hidden = !signedIn;
   const signedOut = state.status === "unauthenticated";
   for (const id of ["signed-out", "signed-out-signin", "other-signin", "magic-panel", "forgot-panel"]) $(id).hidden = !signedOut;
-  for (const id of ["totp-panel", "passkeys-panel", "account-panel"]) $(id).hidden = !signedIn;
+  for (const id of ["totp-panel", "passkeys-panel", "account-panel", "email-mfa-panel"]) $(id).hidden = !signedIn;
   if (signedIn) $("mfa-panel").hidden = true;
   $("session-json").textContent = JSON.stringify(state.user ? { user: state.user, session: state.session } : null, null, 2);
   $("email-address").textContent = state.user ? state.user.email : "";
@@ -116,8 +128,11 @@ async function loadSessions() {
   $("sessions-list").replaceChildren(...items);
 }
 
+/** Every action starts clean: the previous action's errors never sit beside this one's. */
 async function withButton(button, work) {
   button.disabled = true;
+  clearErrors();
+  show("", "");
   try {
     await work();
   } finally {
@@ -134,7 +149,7 @@ $("signup-form").addEventListener("submit", (event) => {
       password: $("signup-password").value,
       ...(name ? { name } : {}),
     });
-    if (error) return showError(error);
+    if (error) return showError(error, $("signup-form"));
     $("signup-form").reset();
     show(`Welcome, ${data.user.name || data.user.email}`, "ok");
     await loadAccount();
@@ -145,7 +160,7 @@ $("signin-form").addEventListener("submit", (event) => {
   event.preventDefault();
   void withButton($("signin-submit"), async () => {
     const { data, error } = await auth.signIn.email({ email: $("signin-email").value, password: $("signin-password").value });
-    if (error) return showError(error);
+    if (error) return showError(error, $("signin-form"));
     $("signin-form").reset();
     if (isMfaChallenge(data)) return askForSecondFactor(data);
     show(`Signed in as ${data.user.email}`, "ok");
@@ -176,7 +191,7 @@ $("mfa-form").addEventListener("submit", (event) => {
       code: $("mfa-code").value.trim(),
       trustDevice: $("mfa-trust").checked,
     });
-    if (error) return showError(error);
+    if (error) return showError(error, $("mfa-form"));
     pendingChallenge = null;
     $("mfa-form").reset();
     $("mfa-panel").hidden = true;
@@ -208,8 +223,14 @@ async function loadMfa() {
   const { data, error } = await auth.mfa.status();
   if (auth.getState().status !== "authenticated") return;
   if (error) return showError(error);
+  const emailOn = data.factors.some((f) => f.kind === "email" && f.confirmed !== false);
+  $("email-mfa-state").dataset.on = String(emailOn);
+  $("email-mfa-state").textContent = emailOn ? "on" : "off";
+  $("email-mfa-enable").hidden = emailOn;
+  $("email-mfa-disable-form").hidden = !emailOn;
   const totp = data.factors.find((f) => f.kind === "totp");
   const on = !!totp?.confirmed;
+  $("recovery-regenerate-form").hidden = !on;
   $("totp-state").dataset.on = String(on);
   $("totp-state").textContent = on ? `on · ${data.recovery_codes_left} recovery codes left` : totp ? "pending" : "off";
   $("totp-off").hidden = on || !$("totp-setup").hidden; // while setting up, the form is the next step
@@ -236,18 +257,12 @@ $("totp-confirm-form").addEventListener("submit", (event) => {
   event.preventDefault();
   void withButton($("totp-confirm"), async () => {
     const { data, error } = await auth.mfa.confirmTotp($("totp-code").value.trim());
-    if (error) return showError(error);
+    if (error) return showError(error, $("totp-confirm-form"));
     $("totp-confirm-form").reset();
     $("totp-setup").hidden = true;
     $("totp-qr").removeAttribute("src");
     $("totp-secret").textContent = "";
-    const items = data.recovery_codes.map((code) => {
-      const li = document.createElement("li");
-      li.textContent = code;
-      return li;
-    });
-    $("recovery-codes-list").replaceChildren(...items);
-    $("recovery-codes").hidden = false;
+    showRecoveryCodes(data.recovery_codes);
     show("Authenticator app turned on: save your recovery codes", "ok");
     await loadMfa();
   });
@@ -262,10 +277,92 @@ $("totp-disable-form").addEventListener("submit", (event) => {
   event.preventDefault();
   void withButton($("totp-disable"), async () => {
     const { error } = await auth.mfa.disableTotp($("totp-disable-code").value.trim());
-    if (error) return showError(error);
+    if (error) return showError(error, $("totp-disable-form"));
     $("totp-disable-form").reset();
     show("Authenticator app turned off", "ok");
     await loadMfa();
+  });
+});
+
+function showRecoveryCodes(codes) {
+  const items = codes.map((code) => {
+    const li = document.createElement("li");
+    li.textContent = code;
+    return li;
+  });
+  $("recovery-codes-list").replaceChildren(...items);
+  $("recovery-codes").hidden = false;
+}
+
+$("recovery-regenerate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("recovery-regenerate"), async () => {
+    const { data, error } = await auth.mfa.regenerateRecoveryCodes($("recovery-regenerate-code").value.trim());
+    if (error) return showError(error, $("recovery-regenerate-form"));
+    $("recovery-regenerate-form").reset();
+    showRecoveryCodes(data.recovery_codes);
+    show("New recovery codes: the old ones no longer work", "ok");
+    await loadMfa();
+  });
+});
+
+// -- email codes -------------------------------------------------------------------------------------
+
+$("email-mfa-enable").addEventListener("click", () =>
+  withButton($("email-mfa-enable"), async () => {
+    const { error } = await auth.mfa.enableEmail();
+    if (error) return showError(error);
+    show("Email codes turned on: the next password sign-in asks for one", "ok");
+    await loadMfa();
+  }),
+);
+
+$("email-mfa-disable-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("email-mfa-disable"), async () => {
+    const { error } = await auth.mfa.disableEmail($("email-mfa-password").value);
+    if (error) return showError(error, $("email-mfa-disable-form"));
+    $("email-mfa-disable-form").reset();
+    show("Email codes turned off", "ok");
+    await loadMfa();
+  });
+});
+
+// -- account: password, email, deletion ----------------------------------------------------------------
+
+$("password-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("password-submit"), async () => {
+    const { error } = await auth.changePassword({
+      currentPassword: $("password-current").value,
+      newPassword: $("password-new").value,
+    });
+    if (error) return showError(error, $("password-form"));
+    $("password-form").reset();
+    show("Password changed; your other sessions were signed out", "ok");
+    await loadSessions();
+  });
+});
+
+$("email-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("email-submit"), async () => {
+    const password = $("email-password").value;
+    const { error } = await auth.changeEmail($("email-new").value, password || undefined);
+    if (error) return showError(error, $("email-form"));
+    $("email-form").reset();
+    show("Confirmation link sent to the new address (the demo prints it in its terminal)", "ok");
+  });
+});
+
+$("delete-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void withButton($("delete-submit"), async () => {
+    const password = $("delete-password").value;
+    const { error } = await auth.deleteAccount(password ? { password } : {});
+    if (error) return showError(error, $("delete-form"));
+    $("delete-form").reset();
+    show("Account deleted", "ok");
   });
 });
 
@@ -376,7 +473,7 @@ $("forgot-form").addEventListener("submit", (event) => {
   event.preventDefault();
   void withButton($("forgot-submit"), async () => {
     const { error } = await auth.forgotPassword($("forgot-email").value);
-    if (error) return showError(error);
+    if (error) return showError(error, $("forgot-form"));
     $("forgot-form").reset();
     show("If that address has an account, a reset link is on its way (see the demo's terminal)", "ok");
   });
@@ -389,7 +486,7 @@ $("reset-form").addEventListener("submit", (event) => {
   event.preventDefault();
   void withButton($("reset-submit"), async () => {
     const { error } = await auth.resetPassword({ token: resetToken, password: $("reset-password").value });
-    if (error) return showError(error);
+    if (error) return showError(error, $("reset-form"));
     $("reset-form").reset();
     $("reset-panel").hidden = true;
     history.replaceState(null, "", "/");

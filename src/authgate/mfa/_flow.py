@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidRequest, ServiceUnavailable, Verification
 from .._models import AuthSession, MFAFactor, RequestMeta, SignInResult, User
+from .._optional import require
 from .._tokens import hash_token
 from .._verification import Verifications
 from ._totp import SecretBox, TOTPEnrollment, is_six_digits, matching_step, new_secret, qr_svg_data_uri
@@ -226,7 +227,7 @@ class MFAFlow:
             secret=self.box.seal(secret, user.id),
         )  # fmt: skip
         await self.auth.store.save_mfa_factor(factor)
-        import pyotp
+        pyotp = require("mfa")
 
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=self.options.totp_issuer)
         return TOTPEnrollment(secret=secret, otpauth_uri=uri, qr_svg=qr_svg_data_uri(uri))

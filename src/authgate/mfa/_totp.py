@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-import pyotp
-import segno
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .._optional import require
 
 __all__ = ["SecretBox", "TOTPEnrollment", "matching_step", "new_secret", "qr_svg_data_uri"]
 
@@ -58,7 +58,7 @@ class SecretBox:
 
 
 def new_secret() -> str:
-    return pyotp.random_base32()
+    return str(require("mfa").random_base32())
 
 
 def matching_step(secret: str, code: str, at: datetime) -> int | None:
@@ -66,7 +66,7 @@ def matching_step(secret: str, code: str, at: datetime) -> int | None:
     constant time; None when none does."""
     if not is_six_digits(code):
         return None
-    totp = pyotp.TOTP(secret)
+    totp = require("mfa").TOTP(secret)
     current = int(at.timestamp()) // _STEP
     found = None
     for step in (current - 1, current, current + 1):  # check all three: no early exit to time
@@ -77,7 +77,7 @@ def matching_step(secret: str, code: str, at: datetime) -> int | None:
 
 def qr_svg_data_uri(uri: str) -> str:
     """The otpauth URI as an SVG QR code, ready for an <img src>."""
-    return str(segno.make(uri, error="m").svg_data_uri(scale=4))
+    return str(require("mfa", "segno").make(uri, error="m").svg_data_uri(scale=4))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,19 +7,21 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
 from .._errors import AuthError, Configuration
+from .._optional import require
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HTTP_TIMEOUT", "HTTPProvider", "OAuthProvider", "Profile", "ProviderError", "ProviderErrorKind"]
 
 ProviderErrorKind = Literal["OAuthCallbackError", "InvalidCheck"]
 
-#: Every call to a provider is bounded: connect, read, write and pool waits each take at most this.
-HTTP_TIMEOUT = httpx.Timeout(10.0)
+#: Every call to a provider is bounded: connect, read, write and pool waits each take at most this (seconds).
+HTTP_TIMEOUT = 10.0
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -105,13 +107,14 @@ class HTTPProvider:
     ProviderError whose message names the step, never a secret, code or token."""
 
     def __init__(self, http: httpx.AsyncClient | None) -> None:
+        self._httpx = require("oauth")  # at construction, so a missing extra stops start-up
         self._http = http
         self._owns_http = http is None
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+            self._http = self._httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
         return self._http
 
     async def aclose(self) -> None:
@@ -133,7 +136,7 @@ class HTTPProvider:
         merged = {"Accept": "application/json", **(headers or {})}
         try:
             return await self.http.request(method, url, data=data, headers=merged, timeout=HTTP_TIMEOUT)
-        except httpx.HTTPError as error:
+        except self._httpx.HTTPError as error:
             raise callback_error(f"{what} failed: {type(error).__name__}") from None
 
     async def fetch_json(

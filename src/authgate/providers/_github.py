@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .._errors import Configuration
 from ._base import HTTPProvider, Profile, access_token_from, callback_error, require_secure_url, str_or_none, with_query
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["GitHub"]
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ._oidc import OIDC
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Google"]
 

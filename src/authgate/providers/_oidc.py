@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import quote_plus
 
-import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
@@ -16,6 +15,7 @@ from .._errors import Configuration
 from ._base import (
     HTTPProvider,
     Profile,
+    ProviderError,
     access_token_from,
     callback_error,
     require_secure_url,
@@ -23,6 +23,9 @@ from ._base import (
     with_query,
 )
 from ._jwt import ALGORITHMS, MAX_LEEWAY, UnknownSigningKey, verify_id_token
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["OIDC"]
 
@@ -96,11 +99,29 @@ class OIDC(HTTPProvider):
             self._metadata = document
         return self._metadata
 
+    async def check(self) -> str:
+        """Fetch discovery now and pick the token-endpoint auth method, so a provider that cannot
+        work fails at start-up or in `authgate check` rather than after a user signed in there.
+        Returns a one-line summary; raises ProviderError (unreachable, bad document) or
+        Configuration (no usable auth method)."""
+        metadata = await self.discover()
+        try:
+            method = self._token_auth_method(metadata)
+        except ProviderError:
+            listed = metadata.get("token_endpoint_auth_methods_supported")
+            raise Configuration(
+                f"OIDC provider {self.id!r}: discovery lists token_endpoint_auth_methods_supported={listed!r};"
+                " authgate needs client_secret_basic or client_secret_post. Enable one for this client at the"
+                " provider, or pass token_endpoint_auth_method= if the provider accepts it unlisted"
+            ) from None
+        return f"issuer {self.issuer}, token endpoint auth {method}"
+
     async def authorization_url(self, *, redirect_uri: str, state: str, code_challenge: str, nonce: str | None) -> str:
         """Where to send the browser: the authorization endpoint with PKCE S256, state and nonce."""
         if not nonce:
             raise ValueError("OIDC sign-in needs a nonce")
         metadata = await self.discover()
+        self._token_auth_method(metadata)  # unusable: fail now, before the user signs in at the provider
         params = {
             "response_type": "code",
             "client_id": self.client_id,

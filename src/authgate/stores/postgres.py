@@ -9,22 +9,29 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
-import asyncpg
-import asyncpg.exceptions
-from asyncpg.pool import PoolConnectionProxy
+from .._optional import extra_error
 
-from .._errors import AccountInUse, Configuration, EmailInUse, PasskeyInUse, ServiceUnavailable
+try:
+    import asyncpg
+    import asyncpg.exceptions
+    from asyncpg.pool import PoolConnectionProxy
+except ModuleNotFoundError as error:
+    raise extra_error(error, "postgres") from None
+
+from .._errors import AccountInUse, Configuration, DatabaseUnavailable, EmailInUse, PasskeyInUse, ServiceUnavailable
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from ..schema._postgres import MIGRATIONS, VERSION_TABLE_SQL
 from ._batch import Coalescer
 from .base import StoredCredentials
 
-__all__ = ["PostgresStore", "apply_schema"]
+__all__ = ["PostgresStore", "apply_schema", "connect", "describe_location", "schema_version"]
 
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
@@ -172,6 +179,100 @@ def _unavailable(kinds: tuple[type[BaseException], ...] = _UNAVAILABLE) -> Itera
         raise ServiceUnavailable() from exc
 
 
+def describe_location(url: str | None) -> str:
+    """`host:port/database as user` from a URL, never its password (for operators' messages)."""
+    if url is None:
+        return "the pool's server"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "localhost", parts.port or 5432
+    except ValueError:
+        return "the configured server"
+    database = parts.path.lstrip("/") or parts.username or "postgres"
+    return f"{host}:{port}/{database}" + (f" as {parts.username!r}" if parts.username else "")
+
+
+@contextmanager
+def _open_errors(url: str | None) -> Iterator[None]:
+    """Turn the generic ServiceUnavailable of a failed open into one that names the cause and the fix."""
+    try:
+        yield
+    except ServiceUnavailable as error:
+        if isinstance(error, DatabaseUnavailable):
+            raise
+        cause = error.__cause__
+        where = describe_location(url)
+        if isinstance(cause, asyncpg.exceptions.InvalidCatalogNameError):
+            database = where.split("/", 1)[-1].split(" as ")[0]
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {where}: {cause}. Create it (`createdb {database}`) or fix the database name"
+                " in the database URL",
+                reachable=True,
+            ) from None
+        if isinstance(cause, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {where} refused the login: {cause}. Fix the user and password in the database URL"
+                " (or the server's pg_hba.conf)",
+                reachable=True,
+            ) from None
+        reason = _reason(cause)
+        raise DatabaseUnavailable(
+            f"cannot reach PostgreSQL at {where} ({reason}). Start PostgreSQL, or fix the host and port in the"
+            " database URL",
+            reachable=False,
+        ) from None
+
+
+def _reason(cause: BaseException | None) -> str:
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return "host name not found"
+    if isinstance(cause, TimeoutError):
+        return "timed out"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return type(cause).__name__ if cause is not None else "unavailable"
+
+
+async def connect(url: str, *, schema: str | None = None) -> asyncpg.Connection[asyncpg.Record]:
+    """One connection (search_path = `schema` when given) for the CLI; a failure is a
+    DatabaseUnavailable naming the cause and the fix."""
+    if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+        raise Configuration("Postgres schema name must be letters, digits and underscores")
+    settings = {"application_name": "authgate"} | ({"search_path": f'"{schema}"'} if schema else {})
+    with _open_errors(url), _unavailable(_UNAVAILABLE_ON_OPEN):
+        return await asyncpg.connect(url, timeout=5.0, server_settings=settings)
+
+
+async def schema_version(target: Pool | Connection) -> int | None:
+    """The highest applied migration, or None when the database has no authgate schema."""
+    if isinstance(target, asyncpg.Pool):
+        async with target.acquire() as conn:
+            return await schema_version(conn)
+    if await target.fetchval("SELECT to_regclass('authgate_schema_version')") is None:
+        return None
+    version = await target.fetchval("SELECT max(version) FROM authgate_schema_version")
+    return int(version) if version is not None else None
+
+
+async def _require_current_schema(pool: Pool, url: str | None) -> None:
+    found, latest = await schema_version(pool), MIGRATIONS[-1].version
+    if found is None:
+        raise DatabaseUnavailable(
+            f"PostgreSQL at {describe_location(url)} has no authgate schema (table authgate_schema_version is"
+            " missing in this search_path). Run `authgate migrate --database-url ...` (with the same --schema),"
+            " or let the store create it with PostgresStore(apply_schema=True)",
+            reachable=True,
+        )
+    if found < latest:
+        raise DatabaseUnavailable(
+            f"PostgreSQL at {describe_location(url)} has authgate schema version {found}; this authgate needs {latest}."
+            " Run `authgate migrate --database-url ...` (with the same --schema)",
+            reachable=True,
+        )
+
+
 def _count(status: str) -> int:
     """Rows affected, from a command tag such as 'DELETE 3'."""
     return int(status.rsplit(" ", 1)[-1])
@@ -198,12 +299,34 @@ async def _apply_schema(conn: Connection) -> list[int]:
             if migration.version in done:
                 continue
             for statement in migration.statements:
-                await conn.execute(statement, timeout=_MIGRATION_TIMEOUT)
+                try:
+                    await conn.execute(statement, timeout=_MIGRATION_TIMEOUT)
+                except _SCHEMA_CONFLICTS as error:
+                    raise _schema_conflict(migration.version, migration.name, error) from None
             await conn.execute(
                 "INSERT INTO authgate_schema_version (version, name) VALUES ($1, $2)", migration.version, migration.name
             )
             applied.append(migration.version)
     return applied
+
+
+# What a table of the same name with other columns (an app's own `users`) makes a migration fail with.
+_SCHEMA_CONFLICTS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.UndefinedColumnError,
+    asyncpg.exceptions.DatatypeMismatchError,
+    asyncpg.exceptions.DuplicateObjectError,
+    asyncpg.exceptions.InvalidForeignKeyError,
+    asyncpg.exceptions.NotNullViolationError,
+)
+
+
+def _schema_conflict(version: int, name: str, error: BaseException) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"migration {version} ({name}) failed: {str(error).splitlines()[0]}. A table authgate uses (users, sessions,"
+        " accounts, ...) already exists here with other columns, probably your app's own. Keep authgate's tables in"
+        " a schema of their own: `authgate migrate --schema authgate` and PostgresStore(url, schema='authgate')",
+        reachable=True,
+    )
 
 
 async def _reset_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
@@ -355,13 +478,15 @@ class PostgresStore:
         async with self._open_lock:
             if self._opened:
                 return
-            with _unavailable(_UNAVAILABLE_ON_OPEN):
+            with _open_errors(self._url), _unavailable(_UNAVAILABLE_ON_OPEN):
                 if self._owns_pool:
                     self._pool = await self._create_pool()
                 try:
                     assert self._pool is not None  # noqa: S101 - set above or by the caller
                     if self._apply_schema:
                         await apply_schema(self._pool)
+                    else:
+                        await _require_current_schema(self._pool, self._url)
                 except BaseException:
                     if self._owns_pool and self._pool is not None:
                         self._pool.terminate()
@@ -372,7 +497,8 @@ class PostgresStore:
     async def _create_pool(self) -> Pool:
         server_settings = {"application_name": "authgate"}
         if self._schema is not None:
-            await self._create_schema()
+            if self._apply_schema:  # a store that must not migrate creates nothing
+                await self._create_schema()
             server_settings["search_path"] = f'"{self._schema}"'
         return await asyncpg.create_pool(
             self._url,

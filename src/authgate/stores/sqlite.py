@@ -21,10 +21,11 @@ import aiosqlite
 
 from .._errors import AccountInUse, EmailInUse, PasskeyInUse, ServiceUnavailable
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
+from ..schema._migration import VERSION_TABLE
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
 from .base import StoredCredentials
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "apply_schema", "database_path", "schema_version"]
 
 # Primary result codes that mean "the database is not usable right now", not "the query is wrong":
 # BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
@@ -97,6 +98,11 @@ def _path_from(url_or_path: str | os.PathLike[str]) -> str:
         value = value.removeprefix("sqlite://")
         value = value.removeprefix("/")  # the third slash separates the empty host from the path
     return value or _MEMORY
+
+
+def database_path(url_or_path: str | os.PathLike[str]) -> str:
+    """The file a `sqlite:///...` URL names (":memory:" for none)."""
+    return _path_from(url_or_path)
 
 
 def _parent_dir_missing(path: str) -> bool:
@@ -215,6 +221,26 @@ def _authenticator(row: Iterable[Any]) -> Authenticator:
         backed_up=bool(backed_up),
         last_used_at=_dt(last_used_at),
     )
+
+
+async def schema_version(path: str) -> int | None:
+    """The highest applied migration of a database file, or None when it has no authgate schema
+    (or does not exist). Opens the file read-only, so it never creates one."""
+    if path == _MEMORY or not os.path.exists(path):  # noqa: ASYNC240 - one stat, not worth a thread hop
+        return None
+    async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        tables = "SELECT name FROM sqlite_master WHERE type='table' AND name=?"
+        found = await conn.execute_fetchall(tables, (VERSION_TABLE,))
+        if not found:
+            return None
+        rows = list(await conn.execute_fetchall("SELECT max(version) FROM authgate_schema_version"))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+async def apply_schema(path: str) -> list[int]:
+    """Bring a database file to the current schema (creating it) and return the versions applied now."""
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        return await _apply_schema(conn)
 
 
 async def _apply_schema(conn: aiosqlite.Connection) -> list[int]:

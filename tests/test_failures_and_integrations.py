@@ -135,14 +135,14 @@ async def test_get_session_returns_none_when_signed_out(auth: Auth, clock: FakeC
 def test_public_api_is_pinned() -> None:
     assert sorted(authgate.__all__) == [
         "AccessDenied", "Account", "AccountInUse", "AccountOptions", "Auth", "AuthConfig", "AuthError", "AuthEvent",
-        "AuthJSOptions", "AuthSession", "Callbacks", "Configuration", "CookieOptions", "CredentialsSignin", "EmailInUse", "Events",
-        "ForbiddenOrigin", "InvalidCheck", "InvalidRefreshToken", "InvalidRequest", "MFAChallenge", "MFAOptions",
-        "MagicLinkOptions", "MethodNotAllowed", "MissingCSRF", "NotFound", "OAuthAccountNotLinked", "OAuthCallbackError", "PasskeyInUse",
-        "PasskeyOptions", "PasswordOptions", "PayloadTooLarge", "RateLimitOptions", "RateLimited",
-        "ReauthenticationRequired",
-        "RefreshInProgress", "RefreshTokenReuse", "RequestMeta", "RequireAuth", "ServiceUnavailable", "Session",
-        "SessionExpired", "SessionOptions", "SignInResult", "Tokens", "Unauthenticated", "UnsupportedMediaType",
-        "User", "Verification", "normalize_email",
+        "AuthJSOptions", "AuthSession", "Callbacks", "Configuration", "CookieOptions", "CredentialsSignin",
+        "EmailInUse", "Events", "ForbiddenOrigin", "InvalidCheck", "InvalidRefreshToken", "InvalidRequest",
+        "MFAChallenge", "MFAOptions", "MagicLinkOptions", "MethodNotAllowed", "MissingCSRF", "NotFound",
+        "OAuthAccountNotLinked", "OAuthCallbackError", "PasskeyInUse", "PasskeyOptions", "PasswordOptions",
+        "PayloadTooLarge", "RateLimitOptions", "RateLimited", "ReauthenticationRequired", "RefreshInProgress",
+        "RefreshTokenReuse", "RequestMeta", "RequireAuth", "ServiceUnavailable", "Session", "SessionExpired",
+        "SessionOptions", "SignInResult", "Tokens", "Unauthenticated", "UnsupportedMediaType", "User",
+        "Verification", "normalize_email",
     ]  # fmt: skip
 
 

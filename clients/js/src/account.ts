@@ -90,6 +90,13 @@ export interface AccountMethods {
   resetPassword(input: ResetPasswordInput): Promise<Result<{ success: true }>>;
   /** Other sessions end; this one stays. */
   changePassword(input: ChangePasswordInput): Promise<Result<{ success: true }>>;
+  /**
+   * Step-up: prove the password (or a current TOTP code) again. Adding or removing a passkey, a
+   * factor or a provider, changing the email and deleting the account answer 403
+   * `ReauthenticationRequired` more than `reauth_window` (10 min) after the last sign-in; after
+   * this call they pass for that long again.
+   */
+  reauthenticate(input: { password?: string; code?: string }): Promise<Result<{ reauthenticated: true; auth_time: string }>>;
   /** Email a confirmation link to the new address; the change happens when it is opened. */
   /** Ask to move the account to `email`; needs the current password (accounts without one: a recent sign-in). */
   changeEmail(email: string, password?: string): Promise<Result<{ verification_sent: true }>>;
@@ -185,6 +192,7 @@ export function accountMethods(c: ClientInternals): { mfa: Omit<MfaMethods, "ver
     },
     changePassword: (input) =>
       signedIn("/change-password", "POST", has("success"), { current_password: input.currentPassword, new_password: input.newPassword }),
+    reauthenticate: (input) => signedIn("/reauthenticate", "POST", has("reauthenticated"), input),
     changeEmail: (email, password) =>
       signedIn("/change-email", "POST", has("verification_sent"), password === undefined ? { email } : { email, password }),
     async deleteAccount(input = {}) {

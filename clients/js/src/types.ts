@@ -101,6 +101,7 @@ export type ErrorKind =
   | "NotFound"
   | "PasskeyInUse"
   | "AccessDenied"
+  | "ReauthenticationRequired"
   | "NetworkError"
   | "InvalidResponse"
   | "PasskeyUnsupported"

@@ -174,6 +174,7 @@ function accountMethods(c) {
       return result;
     },
     changePassword: (input) => signedIn("/change-password", "POST", has("success"), { current_password: input.currentPassword, new_password: input.newPassword }),
+    reauthenticate: (input) => signedIn("/reauthenticate", "POST", has("reauthenticated"), input),
     changeEmail: (email, password) => signedIn("/change-email", "POST", has("verification_sent"), password === void 0 ? { email } : { email, password }),
     async deleteAccount(input = {}) {
       const body = input.password === void 0 ? {} : { password: input.password };

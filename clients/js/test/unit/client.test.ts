@@ -115,6 +115,18 @@ describe("sign up and sign in", () => {
   });
 });
 
+describe("step-up", () => {
+  it("reauthenticate: a wrong password is CredentialsSignin, the right one answers the new auth time", async () => {
+    const { client } = await signedUp("stepup");
+    const wrong = await client.reauthenticate({ password: "not the password" });
+    expect(wrong.error).toMatchObject({ kind: "CredentialsSignin", status: 401 });
+    const right = await client.reauthenticate({ password: PASSWORD });
+    expect(right.error).toBeNull();
+    expect(right.data?.reauthenticated).toBe(true);
+    expect(Date.parse(right.data!.auth_time)).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
+
 describe("getSession", () => {
   it("is data null, error null for a visitor, after one refresh attempt, then none", async () => {
     const { client, jar } = newClient();

@@ -1,21 +1,17 @@
-"""Faults of a real Postgres: the server stopped mid-run, and a table locked by another connection.
+"""Faults of a real Postgres: the server shut down mid-run, a hung server (SIGSTOP), and a table
+locked by another connection.
 
-Both answer 503 `ServiceUnavailable` quickly, write nothing half-way, and recover in the same app
-object without a restart. The outage test stops the local cluster with its own pg_ctlcluster
-command and always starts it again (in a finally block) before it ends; other test processes on
-the same server see a short outage too, so run this file on its own when you can.
+All answer 503 `ServiceUnavailable` within the configured bound, write nothing half-way, and
+recover in the same app object without a restart. Shut-down and hang run against a private cluster
+started for the test (tests/private_services.py); the shared server is never stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -25,31 +21,12 @@ from authgate import Auth
 from authgate._ratelimit import RateLimitOptions
 from authgate.stores import PostgresStore
 
+from .private_services import PrivateServer, private_postgres, shut_down_postgres, start_postgres
 from .support import CLIENT, SECRET, client_for
 
 PASSWORD = "correct horse battery"
 OUTAGE_LIMIT = 15.0  # seconds Postgres may be down
 pytestmark = pytest.mark.timeout(120)
-
-
-def _cluster() -> tuple[str, str]:
-    """The version and name of the local cluster, from /etc/postgresql (e.g. 15/main)."""
-    root = Path("/etc/postgresql")
-    found = root.glob("*/main/postgresql.conf") if root.is_dir() else []
-    clusters = sorted((conf.parent.parent.name for conf in found), key=lambda v: [int(p) for p in v.split(".")])
-    if not clusters or shutil.which("pg_ctlcluster") is None:
-        pytest.fail("the Postgres outage test needs a local cluster under /etc/postgresql and pg_ctlcluster")
-    return clusters[-1], "main"
-
-
-def _pg_ctl(action: str) -> None:
-    version, name = _cluster()
-    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, action]
-    if action == "stop":
-        command += ["-m", "fast"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    if done.returncode != 0 and not (action == "start" and "already running" in done.stderr):
-        pytest.fail(f"pg_ctlcluster {action} failed ({done.returncode}): {done.stderr.strip()}")
 
 
 async def _wait_for_postgres(pg_url: str, *, limit: float = 30.0) -> float:
@@ -88,25 +65,14 @@ def _assert_unavailable(response: httpx.Response) -> None:
         assert leak not in response.text
 
 
-@contextlib.asynccontextmanager
-async def _outage_schema(pg_url: str) -> AsyncIterator[str]:
-    """A schema of its own, dropped over a new connection: the conftest fixture holds one
-    connection open across the test, which the outage would kill before its teardown."""
-    name = f"t_outage_{secrets.token_hex(6)}"
-    try:
-        yield name  # PostgresStore(schema=...) creates it
-    finally:
-        await _wait_for_postgres(pg_url)
-        conn = await asyncpg.connect(pg_url, timeout=5)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        finally:
-            await conn.close()
+async def test_postgres_stopped_mid_run_answers_503_then_recovers_without_restart() -> None:
+    with private_postgres() as server:
+        await _stopped_mid_run(server)
 
 
-async def test_postgres_stopped_mid_run_answers_503_then_recovers_without_restart(pg_url: str) -> None:
-    await _wait_for_postgres(pg_url, limit=5)  # fails naming the server when it is not there
-    async with _outage_schema(pg_url) as schema, _auth(pg_url, schema) as auth, client_for(auth) as client:
+async def _stopped_mid_run(server: PrivateServer) -> None:
+    pg_url = server.url
+    async with _auth(pg_url, "outage") as auth, client_for(auth) as client:
         signed_up = await client.post("/api/auth/sign-up", json={"email": "ann@example.com", "password": PASSWORD},
                                       headers=CLIENT)  # fmt: skip
         assert signed_up.status_code == 200, signed_up.text
@@ -114,7 +80,7 @@ async def test_postgres_stopped_mid_run_answers_503_then_recovers_without_restar
         outage_started = time.monotonic()
         timings: dict[str, float] = {}
         try:
-            _pg_ctl("stop")
+            shut_down_postgres(server)
             timings["stop"] = time.monotonic() - outage_started
             bob = {"email": "bob@example.com", "password": PASSWORD}
             ann = {"email": "ann@example.com", "password": PASSWORD}
@@ -129,7 +95,7 @@ async def test_postgres_stopped_mid_run_answers_503_then_recovers_without_restar
                 _assert_unavailable(await request())
                 timings[name] = time.monotonic() - began
         finally:
-            _pg_ctl("start")
+            start_postgres(server)
             timings["back"] = await _wait_for_postgres(pg_url)
             timings["outage"] = time.monotonic() - outage_started
         # The same app object, no restart: the pool reconnects on its own.

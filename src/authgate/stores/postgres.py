@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 from .._optional import extra_error
@@ -273,6 +273,38 @@ async def _require_current_schema(pool: Pool, url: str | None) -> None:
         )
 
 
+class _BoundedPool:
+    """The pool with a deadline on every acquire. asyncpg waits forever by default for a free
+    connection (and a new one may take its 60 s connect timeout on a hung server), so every query
+    goes through here. asyncpg also uses the acquire timeout to return a connection whose query
+    timed out, so one call waits at most acquire_timeout + command_timeout."""
+
+    __slots__ = ("_pool", "_timeout")
+
+    def __init__(self, pool: Pool, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._timeout = acquire_timeout
+
+    def acquire(self) -> Any:
+        return self._pool.acquire(timeout=self._timeout)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            return await conn.execute(query, *args)
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self._pool.acquire(timeout=self._timeout) as conn:
+            return await conn.fetchval(query, *args)
+
+
 def _count(status: str) -> int:
     """Rows affected, from a command tag such as 'DELETE 3'."""
     return int(status.rsplit(" ", 1)[-1])
@@ -436,6 +468,12 @@ class PostgresStore:
     existing `pool`, which the store uses but never closes. `schema` selects a Postgres schema via
     search_path on an owned pool (with your own pool, set search_path in its server_settings).
     With `apply_schema`, `open()` creates or migrates the tables.
+
+    Every wait is bounded (seconds): `connect_timeout` for opening one connection,
+    `acquire_timeout` for getting a connection from the pool (waiting for a free one or opening
+    one), `command_timeout` for one statement (owned pools; on your own pool set it there). A store
+    call on a hung server raises `ServiceUnavailable` (HTTP 503) after at most
+    `acquire_timeout + command_timeout`, and the pool reconnects by itself once the server answers.
     """
 
     def __init__(
@@ -446,6 +484,8 @@ class PostgresStore:
         schema: str | None = None,
         apply_schema: bool = True,
         command_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        acquire_timeout: float = 2.0,
         min_size: int = 2,
         max_size: int = 10,
     ) -> None:
@@ -455,17 +495,28 @@ class PostgresStore:
             raise Configuration("PostgresStore(schema=...) applies to pools it creates; set search_path on your pool")
         if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
             raise Configuration("Postgres schema name must be letters, digits and underscores")
+        if min(command_timeout, connect_timeout, acquire_timeout) <= 0:
+            raise Configuration("PostgresStore command_timeout, connect_timeout and acquire_timeout must be positive")
         self._url = url
         self._pool = pool
         self._owns_pool = pool is None
         self._schema = schema
         self._apply_schema = apply_schema
         self._command_timeout = command_timeout
+        self._connect_timeout = connect_timeout
+        self._acquire_timeout = acquire_timeout
+        self._bounded_pool: _BoundedPool | None = None
         self._min_size = min_size
         self._max_size = max_size
         self._opened = False
         self._open_lock = asyncio.Lock()
         self._session_checks = Coalescer(self._session_by_token, self._sessions_by_tokens)
+
+    @property
+    def _db(self) -> _BoundedPool:
+        if self._bounded_pool is None or not self._opened:
+            raise ServiceUnavailable("Authentication storage is not open")
+        return self._bounded_pool
 
     @property
     def pool(self) -> Pool:
@@ -484,7 +535,8 @@ class PostgresStore:
                 try:
                     assert self._pool is not None  # noqa: S101 - set above or by the caller
                     if self._apply_schema:
-                        await apply_schema(self._pool)
+                        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+                            await apply_schema(conn)
                     else:
                         await _require_current_schema(self._pool, self._url)
                 except BaseException:
@@ -492,6 +544,7 @@ class PostgresStore:
                         self._pool.terminate()
                         self._pool = None
                     raise
+            self._bounded_pool = _BoundedPool(self._pool, self._acquire_timeout)
             self._opened = True
 
     async def _create_pool(self) -> Pool:
@@ -505,12 +558,13 @@ class PostgresStore:
             min_size=self._min_size,
             max_size=self._max_size,
             command_timeout=self._command_timeout,
+            timeout=self._connect_timeout,
             server_settings=server_settings,
             reset=_reset_connection,
         )
 
     async def _create_schema(self) -> None:
-        conn = await asyncpg.connect(self._url, timeout=self._command_timeout)
+        conn = await asyncpg.connect(self._url, timeout=self._connect_timeout, command_timeout=self._command_timeout)
         try:
             # The name is checked against _SCHEMA_NAME, so quoting it is enough.
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
@@ -522,14 +576,19 @@ class PostgresStore:
     async def close(self) -> None:
         async with self._open_lock:
             pool, self._opened = self._pool, False
+            self._bounded_pool = None
             if self._owns_pool and pool is not None:
                 self._pool = None
-                await pool.close()
+                # A graceful close waits for every connection; on a hung server that is forever.
+                try:
+                    await asyncio.wait_for(pool.close(), self._acquire_timeout + self._command_timeout)
+                except TimeoutError:
+                    pool.terminate()
 
     async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
         with _unavailable():
             try:
-                await self.pool.execute(
+                await self._db.execute(
                     "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, image, created_at,"
                     " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     user.id,
@@ -549,14 +608,14 @@ class PostgresStore:
 
     async def get_credentials(self, email_key: str) -> StoredCredentials | None:
         with _unavailable():
-            row = await self.pool.fetchrow(CREDENTIALS_SQL, email_key)
+            row = await self._db.fetchrow(CREDENTIALS_SQL, email_key)
         if row is None:
             return None
         return _user(row), row["password_hash"]
 
     async def get_user(self, user_id: str) -> User | None:
         with _unavailable():
-            row = await self.pool.fetchrow(
+            row = await self._db.fetchrow(
                 "SELECT id, email, name, email_verified, image, created_at, updated_at, credential_version"
                 " FROM users WHERE id = $1",
                 user_id,
@@ -565,7 +624,7 @@ class PostgresStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
         with _unavailable():
-            await self.pool.execute(
+            await self._db.execute(
                 "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1", user_id, password_hash, now
             )
 
@@ -573,7 +632,7 @@ class PostgresStore:
         self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
     ) -> bool:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 _CREATE_SESSION_SQL,
                 session.id,
                 session.user_id,
@@ -596,20 +655,20 @@ class PostgresStore:
 
     async def _session_by_token(self, token_hash: str) -> tuple[Session, User] | None:
         with _unavailable():
-            return _joined(await self.pool.fetchrow(SESSION_BY_ACCESS_SQL, token_hash))
+            return _joined(await self._db.fetchrow(SESSION_BY_ACCESS_SQL, token_hash))
 
     async def _sessions_by_tokens(self, token_hashes: list[str]) -> dict[str, tuple[Session, User]]:
         with _unavailable():
-            rows = await self.pool.fetch(SESSIONS_BY_ACCESS_SQL, token_hashes)
+            rows = await self._db.fetch(SESSIONS_BY_ACCESS_SQL, token_hashes)
         return {row["token_hash"]: (_session(row), _user(row, prefix="u_", user_id=row["user_id"])) for row in rows}
 
     async def get_session(self, session_id: str) -> tuple[Session, User] | None:
         with _unavailable():
-            return _joined(await self.pool.fetchrow(SESSION_BY_ID_SQL, session_id))
+            return _joined(await self._db.fetchrow(SESSION_BY_ID_SQL, session_id))
 
     async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
         with _unavailable():
-            return _joined(await self.pool.fetchrow(SESSION_BY_REFRESH_SQL, refresh_hash))
+            return _joined(await self._db.fetchrow(SESSION_BY_REFRESH_SQL, refresh_hash))
 
     async def rotate_refresh(
         self,
@@ -623,7 +682,7 @@ class PostgresStore:
         now: datetime,
     ) -> Session | None:
         with _unavailable():
-            row = await self.pool.fetchrow(
+            row = await self._db.fetchrow(
                 _ROTATE_SQL,
                 session_id,
                 old_refresh_hash,
@@ -637,31 +696,31 @@ class PostgresStore:
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
         with _unavailable():
-            row = await self.pool.fetchrow(_RETIRED_SQL, refresh_hash)
+            row = await self._db.fetchrow(_RETIRED_SQL, refresh_hash)
         if row is None:
             return None
         return RetiredRefresh(row["session_id"], row["retired_at"], is_latest=bool(row["is_latest"]))
 
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         with _unavailable():
-            status = await self.pool.execute("UPDATE sessions SET auth_time = $2 WHERE id = $1", session_id, auth_time)
+            status = await self._db.execute("UPDATE sessions SET auth_time = $2 WHERE id = $1", session_id, auth_time)
         return _count(status) > 0
 
     async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
         bump, drop_tokens, drop_sessions = _CREDENTIAL_CHANGE_SQL
         with _unavailable():
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self._db.acquire() as conn, conn.transaction():
                 await conn.execute(bump, user_id)
                 await conn.execute(drop_tokens, user_id)
                 return _count(await conn.execute(drop_sessions, user_id, keep_session_id))
 
     async def delete_session(self, session_id: str) -> bool:
         with _unavailable():
-            return _count(await self.pool.execute("DELETE FROM sessions WHERE id = $1", session_id)) > 0
+            return _count(await self._db.execute("DELETE FROM sessions WHERE id = $1", session_id)) > 0
 
     async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2::varchar",
                 user_id,
                 except_session_id,
@@ -670,7 +729,7 @@ class PostgresStore:
 
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         with _unavailable():
-            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+            rows: Sequence[asyncpg.Record] = await self._db.fetch(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC",  # noqa: S608
                 user_id,
             )
@@ -678,12 +737,12 @@ class PostgresStore:
 
     async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
         with _unavailable():
-            return _count(await self.pool.execute(_DELETE_EXPIRED_SQL, now, limit))
+            return _count(await self._db.execute(_DELETE_EXPIRED_SQL, now, limit))
 
     async def update_user(self, user: User, *, email_key: str | None = None) -> None:
         with _unavailable():
             try:
-                await self.pool.execute(
+                await self._db.execute(
                     "UPDATE users SET email = $2, email_key = COALESCE($3::varchar, email_key), name = $4, image = $5,"
                     " email_verified = $6, updated_at = $7 WHERE id = $1",
                     user.id,
@@ -704,12 +763,12 @@ class PostgresStore:
         # the retired refresh hashes), the linked accounts, verification tokens, MFA factors,
         # recovery codes and passkeys with the user.
         with _unavailable():
-            return _count(await self.pool.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
+            return _count(await self._db.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
 
     async def link_account(self, account: Account) -> None:
         with _unavailable():
             try:
-                await self.pool.execute(
+                await self._db.execute(
                     "INSERT INTO accounts (user_id, provider, account_id, created_at) VALUES ($1, $2, $3, $4)",
                     account.user_id,
                     account.provider,
@@ -723,7 +782,7 @@ class PostgresStore:
 
     async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "DELETE FROM accounts WHERE user_id = $1 AND provider = $2 AND account_id = $3",
                 user_id,
                 provider,
@@ -733,7 +792,7 @@ class PostgresStore:
 
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         with _unavailable():
-            row = await self.pool.fetchrow(
+            row = await self._db.fetchrow(
                 "SELECT u.id, u.email, u.name, u.email_verified, u.image, u.created_at, u.updated_at,"
                 " u.credential_version FROM accounts a JOIN users u ON u.id = a.user_id"
                 " WHERE a.provider = $1 AND a.account_id = $2",
@@ -744,7 +803,7 @@ class PostgresStore:
 
     async def list_accounts(self, user_id: str) -> list[Account]:
         with _unavailable():
-            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+            rows: Sequence[asyncpg.Record] = await self._db.fetch(
                 "SELECT user_id, provider, account_id, created_at FROM accounts WHERE user_id = $1 ORDER BY created_at",
                 user_id,
             )
@@ -752,7 +811,7 @@ class PostgresStore:
 
     async def record_event(self, event: AuthEvent) -> None:
         with _unavailable():
-            await self.pool.execute(
+            await self._db.execute(
                 "INSERT INTO auth_events (id, type, user_id, session_id, ip, user_agent, detail, created_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8)",
                 event.id,
@@ -768,16 +827,16 @@ class PostgresStore:
     async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
         with _unavailable():
             if user_id is None:
-                rows: Sequence[asyncpg.Record] = await self.pool.fetch(EVENTS_SQL, limit)
+                rows: Sequence[asyncpg.Record] = await self._db.fetch(EVENTS_SQL, limit)
             else:
-                rows = await self.pool.fetch(USER_EVENTS_SQL, user_id, limit)
+                rows = await self._db.fetch(USER_EVENTS_SQL, user_id, limit)
         return [_event(row) for row in rows]
 
     # -- verification tokens ---------------------------------------------------------------------
 
     async def create_verification(self, token: VerificationToken) -> None:
         with _unavailable():
-            await self.pool.execute(
+            await self._db.execute(
                 _CREATE_VERIFICATION_SQL,
                 token.token_hash,
                 token.purpose,
@@ -790,17 +849,17 @@ class PostgresStore:
 
     async def get_verification(self, token_hash: str) -> VerificationToken | None:
         with _unavailable():
-            row = await self.pool.fetchrow(_VERIFICATION_SQL, token_hash)
+            row = await self._db.fetchrow(_VERIFICATION_SQL, token_hash)
         return None if row is None else _verification(row)
 
     async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
         with _unavailable():
-            row = await self.pool.fetchrow(_CONSUME_VERIFICATION_SQL, token_hash, purpose)
+            row = await self._db.fetchrow(_CONSUME_VERIFICATION_SQL, token_hash, purpose)
         return None if row is None else _verification(row)
 
     async def count_verification_attempt(self, token_hash: str) -> int:
         with _unavailable():
-            attempts: int | None = await self.pool.fetchval(
+            attempts: int | None = await self._db.fetchval(
                 "UPDATE verification_tokens SET attempts = attempts + 1 WHERE token_hash = $1 RETURNING attempts",
                 token_hash,
             )
@@ -808,7 +867,7 @@ class PostgresStore:
 
     async def delete_verifications(self, user_id: str, purpose: str) -> int:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "DELETE FROM verification_tokens WHERE user_id = $1 AND purpose = $2", user_id, purpose
             )
         return _count(status)
@@ -817,7 +876,7 @@ class PostgresStore:
 
     async def save_mfa_factor(self, factor: MFAFactor) -> None:
         with _unavailable():
-            await self.pool.execute(
+            await self._db.execute(
                 _SAVE_FACTOR_SQL,
                 factor.user_id,
                 factor.kind,
@@ -829,7 +888,7 @@ class PostgresStore:
 
     async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
         with _unavailable():
-            rows: Sequence[asyncpg.Record] = await self.pool.fetch(
+            rows: Sequence[asyncpg.Record] = await self._db.fetch(
                 "SELECT user_id, kind, confirmed, created_at, secret, last_used_step FROM mfa_factors"
                 " WHERE user_id = $1 ORDER BY created_at",
                 user_id,
@@ -838,20 +897,20 @@ class PostgresStore:
 
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
         with _unavailable():
-            status = await self.pool.execute("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2", user_id, kind)
+            status = await self._db.execute("DELETE FROM mfa_factors WHERE user_id = $1 AND kind = $2", user_id, kind)
         return _count(status) > 0
 
     async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
         with _unavailable():
-            return _count(await self.pool.execute(_CONFIRM_FACTOR_SQL, user_id, kind, secret, step)) > 0
+            return _count(await self._db.execute(_CONFIRM_FACTOR_SQL, user_id, kind, secret, step)) > 0
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
         with _unavailable():
-            return _count(await self.pool.execute(_ADVANCE_TOTP_SQL, user_id, step)) > 0
+            return _count(await self._db.execute(_ADVANCE_TOTP_SQL, user_id, step)) > 0
 
     async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
         with _unavailable():
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with self._db.acquire() as conn, conn.transaction():
                 await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
                 await conn.execute(
                     "INSERT INTO recovery_codes (user_id, code_hash, created_at)"
@@ -864,14 +923,14 @@ class PostgresStore:
     async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
         # Of concurrent deletes of one code, only the first finds the row.
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2", user_id, code_hash
             )
         return _count(status) > 0
 
     async def count_recovery_codes(self, user_id: str) -> int:
         with _unavailable():
-            count: int = await self.pool.fetchval("SELECT count(*) FROM recovery_codes WHERE user_id = $1", user_id)
+            count: int = await self._db.fetchval("SELECT count(*) FROM recovery_codes WHERE user_id = $1", user_id)
         return count
 
     # -- passkeys ---------------------------------------------------------------------------------
@@ -879,7 +938,7 @@ class PostgresStore:
     async def add_authenticator(self, authenticator: Authenticator) -> None:
         with _unavailable():
             try:
-                await self.pool.execute(
+                await self._db.execute(
                     _ADD_AUTHENTICATOR_SQL,
                     authenticator.credential_id,
                     authenticator.user_id,
@@ -898,21 +957,21 @@ class PostgresStore:
 
     async def get_authenticator(self, credential_id: str) -> Authenticator | None:
         with _unavailable():
-            row = await self.pool.fetchrow(_AUTHENTICATOR_SQL, credential_id)
+            row = await self._db.fetchrow(_AUTHENTICATOR_SQL, credential_id)
         return None if row is None else _authenticator(row)
 
     async def list_authenticators(self, user_id: str) -> list[Authenticator]:
         with _unavailable():
-            rows: Sequence[asyncpg.Record] = await self.pool.fetch(_USER_AUTHENTICATORS_SQL, user_id)
+            rows: Sequence[asyncpg.Record] = await self._db.fetch(_USER_AUTHENTICATORS_SQL, user_id)
         return [_authenticator(row) for row in rows]
 
     async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
         with _unavailable():
-            return _count(await self.pool.execute(_AUTHENTICATOR_USE_SQL, credential_id, sign_count, now)) > 0
+            return _count(await self._db.execute(_AUTHENTICATOR_USE_SQL, credential_id, sign_count, now)) > 0
 
     async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "UPDATE authenticators SET name = $3 WHERE credential_id = $2 AND user_id = $1",
                 user_id,
                 credential_id,
@@ -922,7 +981,7 @@ class PostgresStore:
 
     async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
         with _unavailable():
-            status = await self.pool.execute(
+            status = await self._db.execute(
                 "DELETE FROM authenticators WHERE credential_id = $2 AND user_id = $1", user_id, credential_id
             )
         return _count(status) > 0

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from ._emails import normalize_email
 from ._errors import NO_SENDER_FIX, AuthError, Configuration, EmailInUse, InvalidRequest, Verification
 from ._models import AuthSession, RequestMeta, User
+from ._ratelimit import ip_key
 from ._verification import Verifications
 
 if TYPE_CHECKING:
@@ -153,11 +154,13 @@ class AccountFlows:
 
     # -- passwords -------------------------------------------------------------------------------
 
-    async def forgot_password(self, email: str) -> None:
+    async def forgot_password(self, email: str, *, meta: RequestMeta | None = None) -> None:
         """Always succeeds from the caller's view; emails a reset link when the account exists. The
-        lookup, the token write and the mail happen after the answer, so timing tells nothing."""
+        lookup, the token write and the mail happen after the answer, so timing tells nothing.
+        Counted per client IP first, so one client cannot make a counter for every address."""
         from .mail import password_reset_message
 
+        await self.auth.rate_limit("forgot_password_per_ip", ip_key(meta.ip if meta is not None else None))
         try:
             email_key = self.auth.email_key(email)
         except InvalidRequest:

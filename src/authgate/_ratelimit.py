@@ -15,7 +15,8 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from ._errors import Configuration, RateLimited, ServiceUnavailable
+from ._redis_bounds import CircuitBreaker, ConnectionSlots, RedisBusy, blocking_pool, check_bounds
 
 __all__ = ["RateLimitOptions", "RateLimiter", "client_ip", "ip_key"]
 
@@ -33,8 +35,6 @@ logger = logging.getLogger("authgate.ratelimit")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# A stalled Redis must not hold a sign-in for long: fail fast, then apply `redis_down`.
-_REDIS_TIMEOUT = 2.0
 _MEMORY_SCHEMES = frozenset({"memory", "async+memory"})
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "async+redis", "async+rediss"})
 
@@ -48,6 +48,14 @@ class RateLimitOptions:
     says what happens when that Redis is unreachable: "closed" answers 503, "open" lets requests
     through unlimited (and logs a warning). `trusted_proxies` lists the reverse proxies (IPs or
     CIDRs) whose `X-Forwarded-For` is believed; empty means the header is ignored.
+
+    Bounds (seconds unless said): with Redis, `redis_timeout` limits connecting and each reply,
+    at most `redis_max_connections` checks use Redis at once and a check that waits longer than
+    `redis_pool_timeout` for a connection answers 503 (a busy process, never treated as a Redis
+    outage, never let through); after a Redis failure the circuit breaker applies `redis_down` at
+    once for `redis_circuit_reset` seconds, then one check probes Redis again. In memory, at most
+    `memory_max_keys` counters are kept; past that the least recently used is forgotten (routes
+    that take an address count per IP first, so one client cannot evict others' counters).
     """
 
     enabled: bool = True
@@ -66,6 +74,8 @@ class RateLimitOptions:
     otp_per_challenge: int = 5
     otp_per_user: str = "10/10minutes"
     forgot_password_per_email: str = "3/hour"  # noqa: S105 (a limit, not a password)
+    # Counted before the per-address limit: without it one client could make a counter per address.
+    forgot_password_per_ip: str = "10/minute"  # noqa: S105 (a limit, not a password)
     email_verification_per_user: str = "3/hour"
     # Sign-in links by email: per client IP first (one sender spraying addresses), then per
     # address (one mailbox flooded from many IPs).
@@ -75,6 +85,11 @@ class RateLimitOptions:
     trusted_proxies: tuple[str, ...] = ()
     # Namespace of every Redis key, so that apps (or test runs) sharing one Redis never collide.
     key_prefix: str = "authgate"
+    redis_timeout: float = 0.5
+    redis_max_connections: int = 50
+    redis_pool_timeout: float = 1.0
+    redis_circuit_reset: float = 1.0
+    memory_max_keys: int = 100_000
 
 
 #: The limits `RateLimiter.hit` knows; each is a field of `RateLimitOptions`.
@@ -85,6 +100,7 @@ LIMIT_NAMES = (
     "sign_up_per_ip",
     "otp_per_user",
     "forgot_password_per_email",
+    "forgot_password_per_ip",
     "email_verification_per_user",
     "magic_link_per_ip",
     "magic_link_per_email",
@@ -103,9 +119,18 @@ class RateLimiter:
         if not options.key_prefix or ":" in options.key_prefix:
             raise Configuration("rate limits: key_prefix must be non-empty and contain no ':'")
         _parse_networks(tuple(options.trusted_proxies))
+        check_bounds("rate limits", redis_timeout=options.redis_timeout,
+                     redis_max_connections=options.redis_max_connections,
+                     redis_pool_timeout=options.redis_pool_timeout, redis_circuit_reset=options.redis_circuit_reset,
+                     memory_max_keys=options.memory_max_keys)  # fmt: skip
+        if not isinstance(options.memory_max_keys, int) or not isinstance(options.redis_max_connections, int):
+            raise Configuration("rate limits: memory_max_keys and redis_max_connections must be integers")
         self._limits = {name: _parse_limit(name, getattr(options, name)) for name in LIMIT_NAMES}
         self._warned = False
         self._pool: Any = None
+        self._breaker = CircuitBreaker(options.redis_circuit_reset)
+        self._slots = ConnectionSlots(options.redis_max_connections, options.redis_pool_timeout)
+        self._recent: OrderedDict[str, None] = OrderedDict()  # memory storage: identifiers, least recent first
         self._storage: MemoryStorage | RedisStorage | None = None
         if options.enabled:
             self._storage = self._open_storage(options.storage_url)
@@ -128,12 +153,41 @@ class RateLimiter:
         if self._storage is None:
             return
         identifier = self._identifier(limit_name, key)
-        with self._storage_errors():
-            for item in items:
-                if operation == "clear":
-                    await self._strategy.clear(item, identifier)
-                elif not await getattr(self._strategy, operation)(item, identifier):
-                    raise RateLimited(retry_after=await self._retry_after(items, identifier))
+        if isinstance(self._storage, MemoryStorage):
+            if operation == "hit":
+                await self._remember(identifier)
+            await self._run(operation, items, identifier)
+            return
+        if not self._breaker.allow():  # a known outage: no wait at all
+            self._redis_down(None)
+            return
+        try:
+            async with self._slots.slot(), self._storage_errors():
+                await self._run(operation, items, identifier)
+        except RedisBusy:
+            self._breaker.release()
+            raise ServiceUnavailable("Rate limiting is busy; try again") from None
+
+    async def _run(self, operation: str, items: list[RateLimitItem], identifier: str) -> None:
+        for item in items:
+            if operation == "clear":
+                await self._strategy.clear(item, identifier)
+            elif not await getattr(self._strategy, operation)(item, identifier):
+                raise RateLimited(retry_after=await self._retry_after(items, identifier))
+
+    async def _remember(self, identifier: str) -> None:
+        """Keep at most `memory_max_keys` counters in memory: forget the least recently hit."""
+        self._recent[identifier] = None
+        self._recent.move_to_end(identifier)
+        while len(self._recent) > self.options.memory_max_keys:
+            oldest, _ = self._recent.popitem(last=False)
+            limit_name = oldest.split(":", 1)[0]
+            for item in self._limits.get(limit_name, ()):
+                await self._strategy.clear(item, oldest)
+
+    def memory_keys(self) -> int:
+        """How many counters the in-memory storage tracks (0 with Redis)."""
+        return len(self._recent)
 
     async def close(self) -> None:
         """Release the Redis connections or the memory store's expiry task."""
@@ -167,20 +221,31 @@ class RateLimiter:
                 wait = max(wait, stats.reset_time - now)
         return max(1, math.ceil(wait))
 
-    @contextlib.contextmanager
-    def _storage_errors(self) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _storage_errors(self) -> AsyncIterator[None]:
         try:
             yield
         except (StorageError, OSError) as error:
-            if self.options.redis_down == "closed":
-                raise ServiceUnavailable("Rate limit storage is unavailable; try again") from error
-            if not self._warned:
-                self._warned = True
-                logger.warning("Rate limit storage is unavailable; requests are NOT rate limited (redis_down='open')")
+            self._breaker.failure()
+            self._redis_down(error)
             return
+        except RateLimited:
+            self._redis_up()
+            raise
+        self._redis_up()
+
+    def _redis_up(self) -> None:
+        self._breaker.success()
         if self._warned:
             self._warned = False
             logger.warning("Rate limit storage is reachable again; rate limits apply")
+
+    def _redis_down(self, error: BaseException | None) -> None:
+        if self.options.redis_down == "closed":
+            raise ServiceUnavailable("Rate limit storage is unavailable; try again") from error
+        if not self._warned:
+            self._warned = True
+            logger.warning("Rate limit storage is unavailable; requests are NOT rate limited (redis_down='open')")
 
     def _open_storage(self, url: str) -> MemoryStorage | RedisStorage:
         scheme, sep, rest = url.partition("://")
@@ -190,19 +255,16 @@ class RateLimiter:
         if not sep or scheme not in _REDIS_SCHEMES:
             raise Configuration("rate limits: storage_url must be memory:// or redis://host:port/db")
         try:
-            from redis.asyncio import ConnectionPool
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
+            import redis  # noqa: F401 - only to tell a missing extra from a wrong URL
         except ImportError:
             raise Configuration("rate limits: a redis:// storage_url needs `pip install authgate[redis]`") from None
         redis_url = f"{scheme.removeprefix('async+')}://{rest}"
         # One reconnect attempt (a pooled connection may be stale after a Redis restart), no backoff.
-        self._pool = ConnectionPool.from_url(
-            redis_url,
-            socket_timeout=_REDIS_TIMEOUT,
-            socket_connect_timeout=_REDIS_TIMEOUT,
-            retry=Retry(NoBackoff(), 1),
-        )
+        options = self.options
+        self._pool = blocking_pool(
+            redis_url, max_connections=options.redis_max_connections, timeout=options.redis_timeout,
+            pool_timeout=options.redis_pool_timeout, retries=1,
+        )  # fmt: skip
         return RedisStorage(
             f"async+{redis_url}",
             wrap_exceptions=True,

@@ -186,7 +186,7 @@ class AccountRoutes:
     async def forgot_password(self, call: Call, send: Send) -> None:
         body = await self.app.guarded_body(call)
         email = string_field(body, "email", max_length=320)
-        await self.auth.accounts.forgot_password(email)
+        await self.auth.accounts.forgot_password(email, meta=call.meta())
         await send_json(send, 200, {"success": True})  # the same for every address
 
     async def reset_password(self, call: Call, send: Send) -> None:

@@ -50,9 +50,13 @@ class LocalSessionCache:
         self._entries.move_to_end(token_hash)
         return entry.found
 
-    def put(self, token_hash: str, found: Found, *, generation: int) -> None:
-        """Store a lookup result unless an invalidation happened since `generation` was read."""
+    def put(self, token_hash: str, found: Found, *, generation: int, max_age: float | None = None) -> None:
+        """Store a lookup result unless an invalidation happened since `generation` was read; it
+        lives at most `ttl` seconds, and at most `max_age` (what is left of the Redis entry's
+        deadline), so an in-process copy never outlives the entry it came from."""
         if generation != self.generation or self.max_entries <= 0:
+            return
+        if max_age is not None and max_age <= 0:
             return
         session, user = found
         remaining = (session.expires_at - self._wall_clock()).total_seconds()
@@ -64,7 +68,7 @@ class LocalSessionCache:
             self._remove(old)
         while len(self._entries) >= self.max_entries:
             self._remove(next(iter(self._entries)))
-        deadline = time.monotonic() + min(self.ttl, remaining)
+        deadline = time.monotonic() + min(self.ttl, remaining, self.ttl if max_age is None else max_age)
         self._entries[token_hash] = _Entry(found, deadline, session.expires_at)
         self._by_session[session.id] = token_hash
         self._by_user.setdefault(user.id, set()).add(session.id)

@@ -6,7 +6,9 @@ primary store, so sensitive operations (session list, credentials, MFA, passkeys
 database. Rate-limit counters live in Redis through `RateLimitOptions(storage_url="redis://...")`.
 
 Redis keys, all under `<key_prefix>:sc:`:
-  t:<token hash>  compact JSON of the session and its user (public fields), TTL = access expiry
+  t:<token hash>  compact JSON of the session and its user (public fields) and the entry's
+                  deadline: at most `cache_ttl` after the lookup that filled it began, never past
+                  the session's access expiry; a reader refuses an entry past its deadline
   s:<session id>  the token hash cached for that session (so a revocation finds the entry)
   u:<user id>     set of the user's cached session ids (password change, user update)
   exp             sorted set: session id -> refresh expiry (so cleanup finds its entries)
@@ -31,14 +33,13 @@ from .._optional import extra_error
 
 try:
     import redis.asyncio as aioredis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
 except ModuleNotFoundError as error:
     raise extra_error(error, "redis") from None
 
 from .._errors import Configuration
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
+from .._redis_bounds import CircuitBreaker, ConnectionSlots, RedisBusy, blocking_pool, check_bounds
 from ._local_cache import Found, LocalSessionCache
 from .base import Store, StoredCredentials
 
@@ -47,7 +48,9 @@ __all__ = ["RedisStore"]
 logger = logging.getLogger("authgate.redis")
 
 _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-_RETRY_AFTER = 1.0  # seconds without trying Redis after a failure (a dead Redis must not slow every request)
+_CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *_REDIS_ERRORS)
+_LISTEN_RETRY = 1.0  # seconds between attempts of the background task to subscribe again
+_CLOSE_FLUSH = 2.0  # seconds close() spends delivering queued invalidations before it gives up (and logs)
 _MAX_PENDING = 10_000  # queued invalidations past this become one flush of the whole cache
 _FORMAT = 2
 
@@ -106,11 +109,12 @@ def _time(value: Any) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _encode(found: Found) -> str:
+def _encode(found: Found, deadline_ms: int) -> str:
     s, u = found
     return json.dumps(
         {
             "v": _FORMAT,
+            "d": deadline_ms,
             "s": [s.id, s.user_id, _iso(s.expires_at), _iso(s.refresh_expires_at), _iso(s.created_at),
                   _iso(s.last_used_at), s.ip, s.user_agent, _iso(s.auth_time)],
             "u": [u.id, u.email, u.name, u.email_verified, u.image, _iso(u.created_at), _iso(u.updated_at),
@@ -120,11 +124,15 @@ def _encode(found: Found) -> str:
     )  # fmt: skip
 
 
-def _decode(raw: bytes) -> Found | None:
-    """The cached pair, or None for anything unreadable (another format version, corruption): a miss."""
+def _decode(raw: bytes) -> tuple[Found, float] | None:
+    """The cached pair and the seconds it may still be served, or None for anything unreadable
+    (another format version, corruption) or past its deadline: a miss."""
     try:
         data = json.loads(raw)
         if data["v"] != _FORMAT:
+            return None
+        remaining = (int(data["d"]) - time.time() * 1000) / 1000
+        if remaining <= 0:
             return None
         sid, user_id, expires, refresh_expires, created, last_used, ip, user_agent, auth_time = data["s"]
         uid, email, name, verified, image, user_created, user_updated, credential_version = data["u"]
@@ -139,7 +147,7 @@ def _decode(raw: bytes) -> Found | None:
         )  # fmt: skip
     except (ValueError, TypeError, KeyError):
         return None
-    return session, user
+    return (session, user), remaining
 
 
 class RedisStore:
@@ -153,17 +161,26 @@ class RedisStore:
     and publishes the invalidation to every instance before it returns. All other methods go
     straight to `primary`, uncached. Values hold public session and user fields only.
 
-    Revocation bound (after sign-out, password change, refresh rotation, revoke):
-      - without the local cache, no instance accepts the session once the revoking call returned;
-      - with `local_cache=True`, no instance accepts it longer than `local_ttl` seconds (2 s by
-        default); the pub/sub message normally drops the local copies within milliseconds.
-    These hold while the revoking instance can reach Redis. When Redis fails or is slow (more
-    than `redis_timeout`), nothing is raised: session checks read the primary, the local cache is
-    cleared and bypassed until Redis answers and the invalidation channel is subscribed again
-    (messages may have been missed meanwhile), and invalidations that could not be delivered are
-    queued and delivered by a background task before this instance reads Redis again. Another
-    instance that can still reach Redis may serve an entry whose invalidation is queued here until
-    it is delivered or the entry's access expiry passes. A warning is logged once per outage.
+    Revocation bound (after sign-out, password change, refresh rotation, revoke). The primary
+    store is written first: the revocation is durable before anything touches the cache, and the
+    revoking call returns only after that write.
+      - while the revoking instance reaches Redis: without the local cache, no instance accepts
+        the session once the revoking call returned; with `local_cache=True`, none accepts it
+        longer than `local_ttl` seconds (2 s by default; pub/sub normally takes milliseconds);
+      - whatever happens to Redis or to the revoking instance (Redis slow, stalled, refusing
+        connections, at its connection cap; the instance killed right after answering): no
+        instance accepts the session longer than `cache_ttl` seconds (30 s by default). Every
+        cache entry, in Redis and in process, carries a deadline `cache_ttl` after the lookup
+        that filled it began, and no reader serves it past that deadline.
+    When Redis fails or is slower than `redis_timeout`, nothing is raised: session checks read the
+    primary, the local cache is cleared and bypassed until Redis answers and the invalidation
+    channel is subscribed again, and invalidations that could not be delivered are queued and
+    delivered by a background task before this instance reads Redis again. The circuit breaker
+    then skips Redis for `circuit_reset` seconds, so an outage costs one timeout, not one per
+    request. At most `max_connections` calls use Redis at once; a call that waits longer than
+    `pool_timeout` for one reads the primary (a busy process is not a Redis outage). A warning is
+    logged once per outage. `close()` delivers queued invalidations first (for up to 2 s) and
+    logs an error naming what it could not deliver; `cache_ttl` still bounds those.
 
     `open()` opens the primary and starts the background task; `close()` closes both. Redis is
     used standalone (no Cluster: the scripts build key names).
@@ -179,16 +196,24 @@ class RedisStore:
         local_ttl: float = 2.0,
         local_max_entries: int = 10_000,
         redis_timeout: float = 0.5,
+        cache_ttl: float = 30.0,
+        max_connections: int = 50,
+        pool_timeout: float = 1.0,
+        circuit_reset: float = 1.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not key_prefix or any(c.isspace() for c in key_prefix):
             raise Configuration("RedisStore key_prefix must be a non-empty string without spaces")
-        if local_ttl <= 0 or local_max_entries <= 0 or redis_timeout <= 0:
-            raise Configuration("RedisStore local_ttl, local_max_entries and redis_timeout must be positive")
+        check_bounds("RedisStore", local_ttl=local_ttl, local_max_entries=local_max_entries,
+                     redis_timeout=redis_timeout, cache_ttl=cache_ttl, max_connections=max_connections,
+                     pool_timeout=pool_timeout, circuit_reset=circuit_reset)  # fmt: skip
+        if not isinstance(max_connections, int):
+            raise Configuration("RedisStore max_connections must be an integer")
         self.primary = primary
         self.key_prefix = key_prefix
         self.local_ttl = local_ttl
         self.redis_timeout = redis_timeout
+        self.cache_ttl = cache_ttl
         self._keys = f"{key_prefix}:sc:"
         self.channel = f"{self._keys}invalidate"
         self._clock = clock or _utcnow
@@ -197,17 +222,20 @@ class RedisStore:
             if local_cache
             else None
         )
-        # One try per call: a retry would only double the wait on a dead Redis.
-        self._redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=redis_timeout, socket_connect_timeout=redis_timeout, retry=Retry(NoBackoff(), 0)
+        # One try per call: a retry would only double the wait on a dead Redis. One connection more
+        # than the slots: the invalidation channel holds one for as long as it is subscribed.
+        self._pool = blocking_pool(
+            redis_url, max_connections=max_connections + 1, timeout=redis_timeout, pool_timeout=pool_timeout, retries=0
         )
+        self._redis = aioredis.Redis(connection_pool=self._pool)
+        self._slots = ConnectionSlots(max_connections, pool_timeout)
+        self._breaker = CircuitBreaker(circuit_reset)
         self._fill_script = self._redis.register_script(_FILL_LUA)
         self._invalidate_script = self._redis.register_script(_INVALIDATE_LUA)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._listening = False
         self._outage = False
-        self._retry_at = 0.0
         self._pending_sessions: set[str] = set()
         self._pending_users: set[str] = set()
         self._pending_expired: float | None = None
@@ -229,20 +257,43 @@ class RedisStore:
             task.cancel()
             await asyncio.wait({task}, timeout=0.1)
         self._stopping = False
+        await self._flush_on_close()
         await self._redis.aclose()
+        await self._pool.disconnect()
         await self.primary.close()
+
+    async def _flush_on_close(self) -> None:
+        """Deliver queued invalidations before the process goes away (SIGTERM runs this through the
+        lifespan); what cannot be delivered is named in an error log, and `cache_ttl` bounds it."""
+        if not self._has_pending():
+            return
+        try:
+            async with asyncio.timeout(_CLOSE_FLUSH):
+                await self._deliver_pending()
+        except _CLOSE_ERRORS as error:
+            logger.error(
+                "authgate: closing with undelivered session-cache invalidations (%d sessions, %d users%s; %s);"
+                " other instances may accept those sessions for up to cache_ttl=%s s",
+                len(self._pending_sessions), len(self._pending_users),
+                ", everything" if self._pending_everything else "", type(error).__name__, self.cache_ttl,
+            )  # fmt: skip
 
     # -- health --------------------------------------------------------------------------------
 
     def _redis_usable(self) -> bool:
-        return not self._has_pending() and time.monotonic() >= self._retry_at
+        """True when this call may use Redis (see `CircuitBreaker.allow`: a half-open breaker makes
+        the caller its probe, so every True must end in `_failed`, `_recovered` or `_busy`)."""
+        return not self._has_pending() and self._breaker.allow()
+
+    def _busy(self) -> None:
+        self._breaker.release()
 
     def _local_cache(self) -> LocalSessionCache | None:
         """The local cache while it can be trusted: Redis healthy and the channel subscribed."""
         return self._local if self._listening and not self._outage else None
 
     def _failed(self, error: BaseException) -> None:
-        self._retry_at = time.monotonic() + _RETRY_AFTER
+        self._breaker.failure()
         if self._local is not None:
             self._local.clear()
         if not self._outage:
@@ -253,6 +304,7 @@ class RedisStore:
             )  # fmt: skip
 
     def _recovered(self) -> None:
+        self._breaker.success()
         if self._outage:
             self._outage = False
             logger.warning("authgate: Redis session cache %r answers again", self.key_prefix)
@@ -264,13 +316,16 @@ class RedisStore:
         generation = local.generation if local is not None else 0
         if local is not None and (hit := local.get(token_hash)) is not None:
             return hit
+        started = time.time()  # an entry filled from this lookup is served until started + cache_ttl
         seen: str | None = None  # the Redis generation, when Redis answered
         if self._redis_usable():
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
+                async with self._slots.slot(), self._redis.pipeline(transaction=False) as pipe:
                     pipe.get(self._keys + "t:" + token_hash)
                     pipe.get(self._keys + "gen")
                     raw, gen = await pipe.execute()
+            except RedisBusy:
+                self._busy()
             except _REDIS_ERRORS as error:
                 self._failed(error)
             else:
@@ -278,37 +333,47 @@ class RedisStore:
                 cached = _decode(raw) if raw is not None else None
                 if cached is not None:
                     if local is not None:
-                        local.put(token_hash, cached, generation=generation)
-                    return cached
+                        local.put(token_hash, cached[0], generation=generation, max_age=cached[1])
+                    return cached[0]
                 seen = gen.decode() if gen is not None else ""
         found = await self.primary.get_session_by_token(token_hash)
         if found is not None:
             if seen is not None:
-                await self._fill(token_hash, found, seen)
+                await self._fill(token_hash, found, seen, started)
             if local is not None:
-                local.put(token_hash, found, generation=generation)
+                local.put(token_hash, found, generation=generation, max_age=started + self.cache_ttl - time.time())
         return found
 
     async def _generation(self) -> str | None:
         if not self._redis_usable():
             return None
         try:
-            gen = await self._redis.get(self._keys + "gen")
+            async with self._slots.slot():
+                gen = await self._redis.get(self._keys + "gen")
+        except RedisBusy:
+            self._busy()
+            return None
         except _REDIS_ERRORS as error:
             self._failed(error)
             return None
         self._recovered()
         return gen.decode() if isinstance(gen, bytes) else ""
 
-    async def _fill(self, token_hash: str, found: Found, generation: str) -> None:
+    async def _fill(self, token_hash: str, found: Found, generation: str, started: float) -> None:
         session, user = found
-        ttl_ms = int((session.expires_at - self._clock()).total_seconds() * 1000)
+        deadline_ms = int((started + self.cache_ttl) * 1000)
+        ttl_ms = min(
+            int((session.expires_at - self._clock()).total_seconds() * 1000), deadline_ms - int(time.time() * 1000)
+        )
         if ttl_ms <= 0:
             return
-        args: list[str | int] = [self._keys, generation, token_hash, session.id, user.id, _encode(found), ttl_ms,
-                repr(session.refresh_expires_at.timestamp())]  # fmt: skip
+        args: list[str | int] = [self._keys, generation, token_hash, session.id, user.id,
+                _encode(found, deadline_ms), ttl_ms, repr(session.refresh_expires_at.timestamp())]  # fmt: skip
         try:
-            await self._fill_script(keys=[], args=args)
+            async with self._slots.slot():
+                await self._fill_script(keys=[], args=args)
+        except RedisBusy:
+            pass  # a busy process skips the fill; the next lookup fills
         except _REDIS_ERRORS as error:
             self._failed(error)
 
@@ -322,8 +387,14 @@ class RedisStore:
         before = expired_before.timestamp() if expired_before is not None else None
         if self._local is not None:
             self._local.drop(session_ids=session_ids, user_ids=user_ids, refresh_expired_before=before)
+        if self._breaker.is_open:  # a known outage: queue at once rather than wait out a timeout
+            self._queue(session_ids, user_ids, before)
+            return
         try:
-            await self._send_invalidation(session_ids, user_ids, before)
+            async with self._slots.slot():
+                await self._send_invalidation(session_ids, user_ids, before)
+        except RedisBusy:
+            self._queue(session_ids, user_ids, before)  # delivered by the background task within ms
         except _REDIS_ERRORS as error:
             self._failed(error)
             self._queue(session_ids, user_ids, before)
@@ -405,8 +476,8 @@ class RedisStore:
                 self._failed(error)
             except Exception:
                 logger.exception("authgate: Redis session cache listener failed; restarting it")
-                self._retry_at = time.monotonic() + _RETRY_AFTER
-            await asyncio.sleep(_RETRY_AFTER)
+                self._breaker.failure()
+            await asyncio.sleep(_LISTEN_RETRY)
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()
@@ -435,6 +506,7 @@ class RedisStore:
     async def create_session(
         self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
     ) -> bool:
+        started = time.time()
         generation = await self._generation()
         created = await self.primary.create_session(
             session, token_hash=token_hash, refresh_hash=refresh_hash, credential_version=credential_version
@@ -445,7 +517,7 @@ class RedisStore:
         # the insert; the generation read before it discards the fill if anything was revoked since.
         user = await self.primary.get_user(session.user_id)
         if user is not None:
-            await self._fill(token_hash, (session, user), generation)
+            await self._fill(token_hash, (session, user), generation, started)
         return True
 
     async def rotate_refresh(

@@ -25,13 +25,16 @@ def create_app() -> Starlette:
         redis_url,
         key_prefix=env["AUTHGATE_TWO_CACHE_PREFIX"],
         local_cache=True,
+        cache_ttl=float(env.get("AUTHGATE_TWO_CACHE_TTL", "30")),
     )
     auth = Auth(
         store=store,
         secret=SECRET,
         cookies=CookieOptions(secure=False),
         rate_limits=RateLimitOptions(
-            storage_url=redis_url, key_prefix=env["AUTHGATE_TWO_LIMIT_PREFIX"], sign_in_per_account="3/minute"
+            storage_url=env.get("AUTHGATE_TWO_LIMIT_URL", redis_url),
+            key_prefix=env["AUTHGATE_TWO_LIMIT_PREFIX"],
+            sign_in_per_account="3/minute",
         ),
     )
 

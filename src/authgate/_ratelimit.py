@@ -251,7 +251,9 @@ class RateLimiter:
         scheme, sep, rest = url.partition("://")
         scheme = scheme.lower()
         if sep and scheme in _MEMORY_SCHEMES:
-            return MemoryStorage()
+            storage = MemoryStorage()
+            storage.events = _ForgivingEvents()
+            return storage
         if not sep or scheme not in _REDIS_SCHEMES:
             raise Configuration("rate limits: storage_url must be memory:// or redis://host:port/db")
         try:
@@ -272,6 +274,15 @@ class RateLimiter:
             key_prefix=self.options.key_prefix,
             connection_pool=self._pool,
         )
+
+
+class _ForgivingEvents(dict[str, Any]):
+    """limits' MemoryStorage keeps moving-window entries in a dict that its expiry task reads by
+    key after an await; a key evicted meanwhile (`memory_max_keys`) would raise KeyError there and
+    end the expiry task. A missing key reads as no entries instead (nothing is inserted)."""
+
+    def __missing__(self, key: str) -> list[Any]:
+        return []
 
 
 def client_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[str]) -> str | None:

@@ -1,0 +1,84 @@
+"""The in-memory rate limiter's memory is bounded: forgot-password counts per IP before it makes a
+counter per address, and past `memory_max_keys` counters the least recently used is forgotten.
+
+Measured with a flood of distinct addresses from distinct IPs (through a trusted proxy), bounded in
+time; the stated bound is `memory_max_keys` counters and, here, 10 MB of RSS growth for a cap of
+10 000 keys (a counter costs well under 1 KB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import pytest
+
+from authgate import Auth
+from authgate._ratelimit import RateLimitOptions
+from authgate.stores import MemoryStore
+
+from .support import CLIENT, SECRET, client_for
+
+pytestmark = pytest.mark.timeout(90)
+CAP = 10_000
+RSS_BOUND_MB = 10.0
+FLOOD_SECONDS = 20.0
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_one_ip_cannot_make_a_counter_per_address_on_forgot_password() -> None:
+    auth = Auth(store=MemoryStore(), secret=SECRET, rate_limits=RateLimitOptions(forgot_password_per_ip="10/minute"))
+    try:
+        async with client_for(auth) as client:
+            answers = [
+                (await client.post("/api/auth/forgot-password", json={"email": f"u{i}@example.com"}, headers=CLIENT))
+                for i in range(50)
+            ]
+        assert [a.status_code for a in answers].count(200) == 10
+        assert {a.status_code for a in answers[10:]} == {429}
+        assert auth.limiter is not None
+        assert auth.limiter.memory_keys() <= 11  # one per-IP counter and ten per-address ones
+    finally:
+        auth.hasher.close()
+
+
+async def test_flood_of_distinct_addresses_and_ips_keeps_limiter_memory_bounded() -> None:
+    options = RateLimitOptions(trusted_proxies=("127.0.0.1",), memory_max_keys=CAP)
+    auth = Auth(store=MemoryStore(), secret=SECRET, rate_limits=options)
+    assert auth.limiter is not None
+    try:
+        async with client_for(auth) as client:
+            client._transport.client = ("127.0.0.1", 123)  # type: ignore[attr-defined]  # the trusted proxy
+
+            async def one(i: int) -> int:
+                headers = {**CLIENT, "X-Forwarded-For": f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"}
+                answer = await client.post("/api/auth/forgot-password", json={"email": f"f{i}@example.com"},
+                                           headers=headers)  # fmt: skip
+                return answer.status_code
+
+            await asyncio.gather(*[one(i) for i in range(2000)])  # warm up allocator and code paths
+            gc.collect()
+            before = _rss_mb()
+            sent, began, peak = 2000, time.monotonic(), 0
+            while time.monotonic() - began < FLOOD_SECONDS:
+                statuses = await asyncio.gather(*[one(sent + i) for i in range(500)])
+                assert set(statuses) == {200}
+                sent += 500
+                peak = max(peak, auth.limiter.memory_keys())
+            gc.collect()
+            grown = _rss_mb() - before
+        print(f"\nflood: {sent} distinct addresses from {sent} IPs in {FLOOD_SECONDS:.0f} s; "
+              f"counters peak {peak} (cap {CAP}); RSS +{grown:.1f} MB (bound {RSS_BOUND_MB} MB)")  # fmt: skip
+        assert sent > 2 * CAP, "the flood did not reach twice the cap; the machine is too slow for this check"
+        assert peak <= CAP
+        assert grown < RSS_BOUND_MB
+    finally:
+        auth.hasher.close()

@@ -34,6 +34,7 @@ from ._errors import (
     DatabaseUnavailable,
     EmailInUse,
     InvalidRequest,
+    ServiceUnavailable,
     SessionExpired,
     Unauthenticated,
 )
@@ -427,7 +428,17 @@ class Auth:
         )
         await store.create_user(user, email_key=email_key, password_hash=password_hash)
         await self.audit("create_user", user_id=user.id, meta=meta, method="credentials")
-        return await self.start_session(user, meta, method="credentials")
+        try:
+            return await self.start_session(user, meta, method="credentials")
+        except ServiceUnavailable:
+            # A 503 must mean "nothing was written" (the client retries the sign-up), or say what was.
+            try:
+                await store.delete_user(user.id)
+            except ServiceUnavailable:
+                raise ServiceUnavailable(
+                    "Your account was created but you could not be signed in; sign in to continue"
+                ) from None
+            raise
 
     async def sign_up_quietly(
         self, email: str, password: str, name: str | None, *, meta: RequestMeta | None = None

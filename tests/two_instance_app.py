@@ -32,6 +32,7 @@ def create_app() -> Starlette:
         secret=SECRET,
         cookies=CookieOptions(secure=False),
         rate_limits=RateLimitOptions(
+            enabled=env.get("AUTHGATE_TWO_LIMITS", "on") == "on",
             storage_url=env.get("AUTHGATE_TWO_LIMIT_URL", redis_url),
             key_prefix=env["AUTHGATE_TWO_LIMIT_PREFIX"],
             sign_in_per_account="3/minute",

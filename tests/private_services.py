@@ -159,23 +159,50 @@ def resume_postgres(pids: list[int]) -> None:
 
 @contextlib.contextmanager
 def private_redis(*extra: str) -> Iterator[PrivateServer]:
-    """A throwaway redis-server (no persistence) on a free port."""
+    """A throwaway redis-server (no persistence) on a free port; `restart_redis` kills and starts it
+    again on the same port (all data lost, as after a crash without persistence)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("fault tests need redis-server on PATH")
     port = free_port()
     root = tempfile.mkdtemp(prefix="authgate-redis-")
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root,
-         "--enable-debug-command", "local", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root,
+               "--enable-debug-command", "local", *extra]  # fmt: skip
+    server = PrivateServer(port, 0, f"redis://127.0.0.1:{port}/0", data=root)
+    _redis_commands[port] = command
     try:
-        _wait_for_port(port, limit=10, what="Redis")
-        yield PrivateServer(port, server.pid, f"redis://127.0.0.1:{port}/0")
+        _spawn_redis(server)
+        yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(server.pid, signal.SIGCONT)
-        server.kill()
-        server.wait(timeout=10)
+        _kill(server.pid)
+        _redis_commands.pop(port, None)
         shutil.rmtree(root, ignore_errors=True)
+
+
+_redis_commands: dict[int, list[str]] = {}
+_redis_processes: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _spawn_redis(server: PrivateServer) -> None:
+    process = subprocess.Popen(_redis_commands[server.port], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _redis_processes[process.pid] = process
+    server.pid = process.pid
+    _wait_for_port(server.port, limit=10, what="Redis")
+
+
+def _kill(pid: int) -> None:
+    process = _redis_processes.pop(pid, None)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGKILL)
+    if process is not None:
+        process.wait(timeout=10)
+
+
+def kill_redis(server: PrivateServer) -> None:
+    """SIGKILL the private Redis (connections refused until `start_redis`)."""
+    _kill(server.pid)
+
+
+def start_redis(server: PrivateServer) -> None:
+    _spawn_redis(server)

@@ -3,7 +3,8 @@
 Two uvicorn instances share one Postgres schema and a PRIVATE redis-server (started for the test;
 the shared Redis is never stalled or reconfigured). The promised bound: after a sign-out answers,
 no instance accepts the session longer than `cache_ttl` (3 s here), whatever Redis does (slow:
-DEBUG SLEEP, stalled: SIGSTOP, at its connection cap: CONFIG SET maxclients) and whatever happens
+DEBUG SLEEP, stalled: SIGSTOP, at its connection cap: CONFIG SET maxclients, killed and restarted
+empty) and whatever happens
 to the instance that answered (SIGKILL or SIGTERM right after the answer).
 """
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from .private_services import PrivateServer, private_redis
+from .private_services import PrivateServer, kill_redis, private_redis, start_redis
 from .test_two_instances import CLIENT, ROOT, _cookie_header, _cookies, _servers, _wait_until_serving
 
 CACHE_TTL = 3.0  # the stated bound under faults, configured small so the test is quick
@@ -48,15 +49,38 @@ async def _inject(fault: str, server: PrivateServer, admin: aioredis.Redis) -> a
 
         return asyncio.ensure_future(resume())
     if fault == "capped":
+        # At the cap with every ordinary connection dropped: no instance can open a new one (the
+        # subscribed invalidation channels stay), so the sign-out's invalidation cannot be sent.
         connected = int((await admin.info("clients"))["connected_clients"])
-        await admin.config_set("maxclients", max(1, connected))  # no new connection is accepted
-        return None
+        await admin.config_set("maxclients", max(1, connected))
+        await admin.client_kill_filter(_type="normal", skipme=True)
+
+        async def lift() -> None:
+            await asyncio.sleep(1)
+            await admin.config_set("maxclients", 10000)
+
+        return asyncio.ensure_future(lift())
+    if fault == "restarted":
+        kill_redis(server)
+
+        async def restart() -> None:
+            await asyncio.sleep(1)
+            start_redis(server)
+
+        return asyncio.ensure_future(restart())
     raise AssertionError(fault)
 
 
 @pytest.mark.parametrize(
     ("fault", "ending"),
-    [("slow", signal.SIGKILL), ("stalled", signal.SIGTERM), ("capped", signal.SIGKILL), ("slow", signal.SIGTERM)],
+    [
+        ("slow", signal.SIGKILL),
+        ("slow", signal.SIGTERM),
+        ("stalled", signal.SIGKILL),
+        ("stalled", signal.SIGTERM),
+        ("capped", signal.SIGKILL),
+        ("restarted", signal.SIGKILL),
+    ],
 )
 async def test_signed_out_session_is_refused_everywhere_within_cache_ttl_whatever_redis_and_the_instance_do(
     fault: str, ending: signal.Signals, pg_url: str, pg_schema: str
@@ -94,9 +118,6 @@ async def test_signed_out_session_is_refused_everywhere_within_cache_ttl_whateve
                 os.kill(a_process.pid, ending)  # right after the answer: queued work may be lost
                 if ender is not None:
                     await ender
-                if fault == "capped":
-                    await asyncio.sleep(1)
-                    await admin.config_set("maxclients", 10000)
                 # Poll B (its process, its local cache, Redis) until well past the bound.
                 last_accepted = None
                 while time.monotonic() - answered < CACHE_TTL + 2:

@@ -72,19 +72,20 @@ async def _inject(fault: str, server: PrivateServer, admin: aioredis.Redis) -> a
 
 
 @pytest.mark.parametrize(
-    ("fault", "ending"),
+    ("fault", "ending_name"),
     [
-        ("slow", signal.SIGKILL),
-        ("slow", signal.SIGTERM),
-        ("stalled", signal.SIGKILL),
-        ("stalled", signal.SIGTERM),
-        ("capped", signal.SIGKILL),
-        ("restarted", signal.SIGKILL),
+        ("slow", "SIGKILL"),
+        ("slow", "SIGTERM"),
+        ("stalled", "SIGKILL"),
+        ("stalled", "SIGTERM"),
+        ("capped", "SIGKILL"),
+        ("restarted", "SIGKILL"),
     ],
 )
 async def test_signed_out_session_is_refused_everywhere_within_cache_ttl_whatever_redis_and_the_instance_do(
-    fault: str, ending: signal.Signals, pg_url: str, pg_schema: str
+    fault: str, ending_name: str, pg_url: str, pg_schema: str
 ) -> None:
+    ending = signal.Signals[ending_name]
     with private_redis() as server:
         env = {
             **os.environ,

@@ -64,6 +64,9 @@ async def test_sign_out_on_a_racing_refresh_on_b_never_leaves_the_session_alive(
             signed_in = await http.post(f"{a}/api/auth/sign-in", json=account, headers=CLIENT)
             assert signed_in.status_code == 200, signed_in.text
             first = _cookies(signed_in)
+            # Sign-out sends what a browser sends: the access cookie only (the refresh cookie's path
+            # is <base>/refresh). A refresh that wins retires that access token, so sign-out must
+            # still find the session behind it.
             refreshed, signed_out = await asyncio.gather(
                 http.post(f"{b}/api/auth/refresh", headers=_cookie_header(first, "authgate_refresh")),
                 http.post(f"{a}/api/auth/sign-out", headers=_cookie_header(first, "authgate_session")),

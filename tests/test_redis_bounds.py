@@ -16,6 +16,7 @@ import pytest
 from authgate import Auth
 from authgate._errors import RateLimited, ServiceUnavailable
 from authgate._ratelimit import RateLimiter, RateLimitOptions
+from authgate._redis_bounds import CircuitBreaker
 from authgate.stores import MemoryStore, RedisStore
 
 from .private_services import private_redis
@@ -110,3 +111,20 @@ async def test_stalled_redis_costs_one_timeout_not_one_per_request() -> None:
         finally:
             await limiter.close()
             await store.close()
+
+
+def test_circuit_breaker_skips_redis_while_open_and_lets_one_probe_through_at_a_time() -> None:
+    now = [100.0]
+    breaker = CircuitBreaker(1.0, clock=lambda: now[0])
+    assert breaker.allow() and breaker.allow()  # closed: everyone
+    breaker.failure()
+    assert not breaker.allow()  # open: nobody, at no cost
+    now[0] += 1.0
+    assert breaker.allow()  # half-open: the first caller probes...
+    assert not breaker.allow()  # ...alone
+    now[0] += 1.0  # the probe's request was cancelled and never reported: its turn lapses
+    assert breaker.allow()
+    breaker.release()  # ended busy: says nothing about Redis, the next caller may probe
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.allow() and breaker.allow() and not breaker.is_open

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ._errors import Configuration
@@ -34,12 +34,14 @@ class RedisBusy(Exception):
 
 class CircuitBreaker:
     """Closed (calls go to Redis) until a failure; open for `reset_after` seconds (calls skip Redis);
-    then half-open: one caller at a time probes, and its success closes the breaker again."""
+    then half-open: one caller at a time probes, and its success closes the breaker again. A probe
+    that never reports (its request was cancelled) gives up its turn after `reset_after`."""
 
-    def __init__(self, reset_after: float) -> None:
+    def __init__(self, reset_after: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.reset_after = reset_after
+        self._clock = clock
         self._open_until: float | None = None
-        self._probing = False
+        self._probe_until = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -47,25 +49,26 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May this call use Redis? A True in the half-open state makes the caller the probe: it
-        must end with `success`, `failure` or `release`."""
+        should end with `success`, `failure` or `release`."""
         if self._open_until is None:
             return True
-        if self._probing or time.monotonic() < self._open_until:
+        now = self._clock()
+        if now < self._open_until or now < self._probe_until:
             return False
-        self._probing = True
+        self._probe_until = now + self.reset_after
         return True
 
     def success(self) -> None:
         self._open_until = None
-        self._probing = False
+        self._probe_until = 0.0
 
     def failure(self) -> None:
-        self._open_until = time.monotonic() + self.reset_after
-        self._probing = False
+        self._open_until = self._clock() + self.reset_after
+        self._probe_until = 0.0
 
     def release(self) -> None:
         """The call ended without telling anything about Redis (for example `RedisBusy`)."""
-        self._probing = False
+        self._probe_until = 0.0
 
 
 class ConnectionSlots:

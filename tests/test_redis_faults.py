@@ -11,6 +11,7 @@ to the instance that answered (SIGKILL or SIGTERM right after the answer).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -19,7 +20,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from authgate import Auth
+from authgate._ratelimit import RateLimitOptions
+from authgate.stores import MemoryStore, RedisStore
+
 from .private_services import PrivateServer, kill_redis, private_redis, start_redis
+from .support import SECRET, client_for
 from .test_two_instances import CLIENT, ROOT, _cookie_header, _cookies, _servers, _wait_until_serving
 
 CACHE_TTL = 3.0  # the stated bound under faults, configured small so the test is quick
@@ -51,9 +57,7 @@ async def _inject(fault: str, server: PrivateServer, admin: aioredis.Redis) -> a
     if fault == "capped":
         # At the cap with every ordinary connection dropped: no instance can open a new one (the
         # subscribed invalidation channels stay), so the sign-out's invalidation cannot be sent.
-        connected = int((await admin.info("clients"))["connected_clients"])
-        await admin.config_set("maxclients", max(1, connected))
-        await admin.client_kill_filter(_type="normal", skipme=True)
+        await _refuse_new_connections(admin)
 
         async def lift() -> None:
             await asyncio.sleep(1)
@@ -133,3 +137,56 @@ async def test_signed_out_session_is_refused_everywhere_within_cache_ttl_whateve
     print(f"\n[{fault}, {ending.name}] sign-out answered in {answered - began:.2f} s; "
           f"B last accepted the session {shown} after it (bound {CACHE_TTL} s)")  # fmt: skip
     assert last_accepted is None or last_accepted <= CACHE_TTL + SLACK
+
+
+async def _refuse_new_connections(admin: aioredis.Redis) -> None:
+    """Redis at its connection cap with every ordinary connection dropped (subscribers stay)."""
+    # Lowering maxclients keeps the connections that exist (the admin's, the subscribers') and
+    # refuses every new one, even after a subscriber disconnects.
+    await admin.config_set("maxclients", 1)
+    await admin.client_kill_filter(_type="normal", skipme=True)
+
+
+@pytest.mark.parametrize("redis_back_before_close", [True, False])
+async def test_close_delivers_queued_invalidations_or_names_what_it_could_not(
+    redis_back_before_close: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with private_redis() as server:
+        admin = aioredis.Redis.from_url(server.url, socket_timeout=5)
+        primary = MemoryStore()
+        stores = [RedisStore(primary, server.url, key_prefix="close", cache_ttl=30) for _ in range(2)]
+        auths = [Auth(store=s, secret=SECRET, rate_limits=RateLimitOptions(enabled=False)) for s in stores]
+        for auth in auths:
+            await auth.open()
+        try:
+            async with client_for(auths[0]) as a, client_for(auths[1]) as b:
+                account = {"email": "ann@example.com", "password": "correct horse battery"}
+                signed_up = await a.post("/api/auth/sign-up", json=account, headers=CLIENT)
+                cookie = {"Cookie": f"authgate_session={signed_up.cookies['authgate_session']}"}
+                assert (await b.get("/api/auth/session", headers=cookie)).status_code == 200  # in Redis now
+                await _refuse_new_connections(admin)
+                assert (await a.post("/api/auth/sign-out", headers={**CLIENT, **cookie})).status_code == 200
+                assert stores[0]._has_pending(), "the invalidation should be queued while Redis refuses"
+                if redis_back_before_close:
+                    await admin.config_set("maxclients", 10000)
+                began = time.monotonic()
+                with caplog.at_level(logging.ERROR, logger="authgate.redis"):
+                    await auths[0].close()  # what SIGTERM runs through the lifespan
+                closed_in = time.monotonic() - began
+                await admin.config_set("maxclients", 10000)
+                undelivered = [r for r in caplog.records if "undelivered" in r.getMessage()]
+                # The cached entry in Redis is gone only if close() delivered the invalidation.
+                left = await admin.keys("close:sc:t:*")
+            print(f"\nclose() with Redis {'back' if redis_back_before_close else 'still refusing'}: "
+                  f"{closed_in:.2f} s, left in Redis {len(left)}, error logged: {bool(undelivered)}")  # fmt: skip
+            if redis_back_before_close:
+                assert not left and not undelivered
+            else:
+                # Not silent: the error names what was not delivered; cache_ttl bounds the entry left.
+                assert left and undelivered and "1 sessions" in undelivered[0].getMessage()
+                assert closed_in < 2.0 + 0.5  # the flush is bounded
+        finally:
+            await auths[1].close()
+            for auth in auths:
+                auth.hasher.close()
+            await admin.aclose()

@@ -154,7 +154,7 @@ class RedisStore:
     """Any `Store` with its session checks cached in Redis, and optionally in process.
 
     `get_session_by_token` reads the local cache (if `local_cache`), then Redis, then `primary`,
-    filling both on a miss; a Redis entry lives until the session's access expiry, never longer.
+    filling both on a miss; a Redis entry lives at most `cache_ttl`, never past the session's access expiry.
     Every write that can end or change a session or its user (`rotate_refresh`,
     `delete_session`, `delete_user_sessions`, `delete_expired_sessions`, `set_password_hash`,
     `update_user`, `delete_user`) first writes the primary, then deletes the affected Redis keys

@@ -12,6 +12,7 @@ import logging
 import time
 
 import pytest
+import redis.asyncio as aioredis
 
 from authgate import Auth
 from authgate._errors import RateLimited, ServiceUnavailable
@@ -25,36 +26,52 @@ from .support import CLIENT, SECRET, client_for
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_300_concurrent_attempts_against_10_per_minute_let_exactly_10_through_even_fail_open(
-    redis_url: str, redis_prefix: str
-) -> None:
+async def test_300_concurrent_attempts_against_10_per_minute_let_exactly_10_through_even_fail_open() -> None:
     # redis_down="open" used to let 210 of 300 through: pool exhaustion was taken for an outage.
-    limiter = RateLimiter(RateLimitOptions(storage_url=redis_url, key_prefix=redis_prefix.replace(":", "-"),
-                                           sign_in_per_account="10/minute", redis_down="open",
-                                           redis_max_connections=5, redis_pool_timeout=5))  # fmt: skip
+    # A private Redis, so that every connection it ever accepted is this limiter's.
+    with private_redis() as server:
+        admin = aioredis.Redis.from_url(server.url, socket_timeout=5)
+        before = int((await admin.info("stats"))["total_connections_received"])
+        limiter = RateLimiter(RateLimitOptions(storage_url=server.url, sign_in_per_account="10/minute",
+                                               redis_down="open", redis_max_connections=5,
+                                               redis_pool_timeout=5))  # fmt: skip
 
-    async def attempt() -> str:
-        try:
-            await limiter.hit("sign_in_per_account", "victim@example.com")
-        except RateLimited:
-            return "limited"
-        except ServiceUnavailable:
-            return "unavailable"
-        return "allowed"
+        async def attempt() -> str:
+            try:
+                await limiter.hit("sign_in_per_account", "victim@example.com")
+            except RateLimited:
+                return "limited"
+            except ServiceUnavailable:
+                return "unavailable"
+            return "allowed"
 
-    outcomes = await asyncio.gather(*[attempt() for _ in range(300)])
-    await limiter.close()
+        outcomes = await asyncio.gather(*[attempt() for _ in range(300)])
+        await limiter.close()
+        accepted = int((await admin.info("stats"))["total_connections_received"]) - before
+        await admin.aclose()
     counts = {kind: outcomes.count(kind) for kind in ("allowed", "limited", "unavailable")}
-    print(f"\n300 concurrent attempts, 10/minute, 5 connections: {counts}")
+    print(f"\n300 concurrent attempts, 10/minute, 5 connections: {counts}; connections opened: {accepted}")
     assert counts == {"allowed": 10, "limited": 290, "unavailable": 0}
+    assert accepted <= 5
 
 
 async def test_session_checks_beyond_the_pool_size_are_not_an_outage_and_revocation_stays_immediate(
-    redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    with private_redis() as server:
+        admin = aioredis.Redis.from_url(server.url, socket_timeout=5)
+        before = int((await admin.info("stats"))["total_connections_received"])
+        await _saturate_two_stores(server.url, caplog)
+        accepted = int((await admin.info("stats"))["total_connections_received"]) - before
+        await admin.aclose()
+    print(f"\n200 concurrent checks on B, 2 stores of 4 connections: Redis accepted {accepted} connections")
+    assert accepted <= 2 * (4 + 1)  # each store: its slots plus the invalidation channel
+
+
+async def _saturate_two_stores(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     primary = MemoryStore()
-    one = RedisStore(primary, redis_url, key_prefix=redis_prefix, local_cache=True, max_connections=4)
-    two = RedisStore(primary, redis_url, key_prefix=redis_prefix, local_cache=True, max_connections=4)
+    one = RedisStore(primary, redis_url, key_prefix="sat", local_cache=True, max_connections=4)
+    two = RedisStore(primary, redis_url, key_prefix="sat", local_cache=True, max_connections=4)
     auth_one = Auth(store=one, secret=SECRET, rate_limits=RateLimitOptions(enabled=False))
     auth_two = Auth(store=two, secret=SECRET, rate_limits=RateLimitOptions(enabled=False))
     await auth_one.open()

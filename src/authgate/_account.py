@@ -117,9 +117,11 @@ class AccountFlows:
         link = f"{self.api_url}/verify-email?{urlencode({'token': raw})}"
         await self.deliver(verification_message(user.email, link))
 
-    def resend_verification(self, email: str) -> None:
+    async def resend_verification(self, email: str, *, meta: RequestMeta | None = None) -> None:
         """A new verification link for an unverified account, asked for without a session (the first
-        link expired before the owner could sign in). Same answer for every address."""
+        link expired before the owner could sign in). Same answer for every address. Counted per
+        client IP first, so one client cannot start a lookup (and a counter) for every address."""
+        await self.auth.rate_limit("email_verification_per_ip", ip_key(meta.ip if meta is not None else None))
         try:
             email_key = self.auth.email_key(email)
         except InvalidRequest:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from ._errors import Configuration, EmailInUse, InvalidRequest, Verification
 from ._models import RequestMeta, SignInResult, User
+from ._ratelimit import ip_key
 from ._tokens import looks_like_token
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class MagicLinks:
 
         self.check_available()
         display_email, email_key = normalize_email(email)  # a malformed address is a 400 for anyone
-        await self.auth.rate_limit("magic_link_per_ip", (meta.ip if meta else None) or "unknown")
+        await self.auth.rate_limit("magic_link_per_ip", ip_key(meta.ip if meta else None))  # IPv6 by /64
         await self.auth.rate_limit("magic_link_per_email", email_key)
         self.auth.accounts.run_later(self._send(display_email, email_key, callback_url), what="a sign-in link")
 

@@ -77,6 +77,8 @@ class RateLimitOptions:
     # Counted before the per-address limit: without it one client could make a counter per address.
     forgot_password_per_ip: str = "10/minute"  # noqa: S105 (a limit, not a password)
     email_verification_per_user: str = "3/hour"
+    # Signed-out resend (`{email}`): counted per IP before anything looks at the address.
+    email_verification_per_ip: str = "10/minute"
     # Sign-in links by email: per client IP first (one sender spraying addresses), then per
     # address (one mailbox flooded from many IPs).
     magic_link_per_ip: str = "20/hour"
@@ -102,6 +104,7 @@ LIMIT_NAMES = (
     "forgot_password_per_email",
     "forgot_password_per_ip",
     "email_verification_per_user",
+    "email_verification_per_ip",
     "magic_link_per_ip",
     "magic_link_per_email",
 )

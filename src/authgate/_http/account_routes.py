@@ -157,7 +157,7 @@ class AccountRoutes:
         body = await read_optional_json_body(call.scope, call.receive)
         email = optional_string_field(body, "email", max_length=320)
         if email is not None:
-            self.auth.accounts.resend_verification(email)
+            await self.auth.accounts.resend_verification(email, meta=call.meta())
             await send_json(send, 200, {"sent": True})
             return
         current = await self.auth.authenticate_fresh(call.credentials.token)

@@ -1,9 +1,12 @@
-"""Fail fast, naming the service, when Postgres or Redis is not reachable."""
+"""Fail fast, naming the service, when Postgres or Redis is not reachable, or when the server
+programs the fault tests start private instances of (initdb/pg_ctl, redis-server) are missing."""
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
+import shutil
 import sys
 
 import asyncpg
@@ -28,6 +31,11 @@ async def main() -> int:
         print(f"redis: ok ({REDIS_URL})")
     except Exception as error:
         missing.append(f"Redis is not reachable at {REDIS_URL}: {error!r}")
+    # Fault tests stop and reconfigure servers of their own, never the shared ones above.
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") or not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+        missing.append("the Postgres server programs (initdb, pg_ctl under /usr/lib/postgresql/*/bin) are missing")
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server is not on PATH")
     for line in missing:
         print(f"scripts/test: {line}", file=sys.stderr)
     return 1 if missing else 0

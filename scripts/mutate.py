@@ -68,8 +68,9 @@ MUTANTS = (
            "        await self.store.delete_session(retired.session_id)\n        logger.warning",
            "        logger.warning", (SESSIONS, CRED)),
     Mutant("sign-out: retired refresh tokens ignored", "_sessions.py",
-           "            retired = await self.store.get_retired_refresh(hash_token(refresh_token))",
-           "            retired = None", (CRED,)),
+           "            (refresh_token, self.store.get_retired_refresh),\n", "", (CRED,)),
+    Mutant("sign-out: retired access tokens ignored", "_sessions.py",
+           "            (access_token, self.store.get_retired_access),\n", "", (CRED,)),
     Mutant("memory store: rotation resets the auth time", "stores/memory.py",
            "            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now\n",
            "            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now,"

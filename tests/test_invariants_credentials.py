@@ -335,6 +335,19 @@ async def test_sign_out_with_a_just_retired_refresh_token_ends_the_session(auth:
         assert (await client.get("/api/auth/session")).status_code == 401
 
 
+async def test_sign_out_with_an_access_token_a_refresh_just_replaced_ends_the_session(auth: Auth, store: Store) -> None:
+    async with signed_up(auth) as client:
+        stale_access = client.cookies.get("authgate_session")
+        assert (await client.post("/api/auth/refresh", headers=CLIENT)).status_code == 200  # another tab rotated
+        async with client_for(auth) as tab:  # what a browser sends to /sign-out: the access cookie only
+            tab.cookies.set("authgate_session", stale_access or "")
+            out = await tab.post("/api/auth/sign-out", headers=CLIENT)
+            assert out.status_code == 200
+            assert (await tab.get("/api/auth/session")).status_code == 401  # a retired token signs nobody in
+        assert await session_count(store, EMAIL) == 0
+        assert (await client.get("/api/auth/session")).status_code == 401
+
+
 async def test_sign_out_racing_a_refresh_never_leaves_the_session_alive(store: Store, clock: FakeClock) -> None:
     auth = Auth(store=store, secret=SECRET, clock=clock, rate_limits=RateLimitOptions(enabled=False))
     survived = 0

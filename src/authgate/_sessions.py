@@ -150,11 +150,14 @@ class DatabaseSessions:
                 found = await lookup(hash_token(token))
                 if found is not None and await self.store.delete_session(found[0].id):
                     return found[0]
-        if refresh_token is not None and looks_like_token(refresh_token):
-            retired = await self.store.get_retired_refresh(hash_token(refresh_token))
-            if retired is not None:
-                current = await self.store.get_session(retired.session_id)
-                if current is not None and await self.store.delete_session(retired.session_id):
+        for token, retired_lookup in (
+            (access_token, self.store.get_retired_access),
+            (refresh_token, self.store.get_retired_refresh),
+        ):
+            if token is not None and looks_like_token(token):
+                retired = await retired_lookup(hash_token(token))
+                current = await self.store.get_session(retired.session_id) if retired else None
+                if current is not None and await self.store.delete_session(current[0].id):
                     return current[0]
         return None
 

@@ -294,6 +294,23 @@ class StoreContract:
         assert retired is not None
         assert (retired.session_id, retired.retired_at) == (session.id, now)
 
+    async def test_rotation_retires_the_access_token_for_sign_out_only(self, store: Store) -> None:
+        user = await _add_user(store)
+        session, old = await _add_session(store, user)
+        now = T0 + timedelta(minutes=20)
+        _, new = await self._rotate(store, session, old.refresh, now)
+        retired = await store.get_retired_access(old.token)
+        assert retired is not None and (retired.session_id, retired.retired_at) == (session.id, now)
+        assert await store.get_retired_access(new.token) is None  # the current one is not retired
+        # The kinds never mix: a retired access token is no retired refresh token, and vice versa.
+        assert await store.get_retired_refresh(old.token) is None
+        assert await store.get_retired_access(old.refresh) is None
+        latest = await store.get_retired_refresh(old.refresh)
+        assert latest is not None and latest.is_latest
+        await self._rotate(store, session, new.refresh, now + timedelta(minutes=1))
+        older = await store.get_retired_refresh(old.refresh)
+        assert older is not None and not older.is_latest
+
     async def test_rotate_refresh_with_stale_old_hash_returns_none_and_changes_nothing(self, store: Store) -> None:
         user = await _add_user(store)
         session, old = await _add_session(store, user)

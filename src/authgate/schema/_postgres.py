@@ -172,6 +172,10 @@ _CREDENTIAL_VERSION_AUTH_TIME = (
     """ALTER TABLE sessions
     ADD COLUMN IF NOT EXISTS auth_time TIMESTAMPTZ,
     ADD COLUMN IF NOT EXISTS previous_refresh_hash VARCHAR(64)""",
+    # Rotation retires the access token too ('access'), so a sign-out that raced a refresh and
+    # carries only the old access cookie still finds its session. Only 'refresh' rows act as
+    # retired refresh tokens.
+    "ALTER TABLE retired_refresh_tokens ADD COLUMN IF NOT EXISTS kind VARCHAR(8) NOT NULL DEFAULT 'refresh'",
 )
 
 # Later steps append here as 5, 6, ...
@@ -238,6 +242,7 @@ CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id);
 
 {_RETIRED_REFRESH[0]};
 {_RETIRED_REFRESH[1]};
+{_CREDENTIAL_VERSION_AUTH_TIME[2]};
 
 {_ACCOUNTS_EVENTS_SQL};
 

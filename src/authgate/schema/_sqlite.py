@@ -133,6 +133,7 @@ _CREDENTIAL_VERSION_AUTH_TIME = (
     "ALTER TABLE users ADD COLUMN credential_version INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE sessions ADD COLUMN auth_time TEXT",
     "ALTER TABLE sessions ADD COLUMN previous_refresh_hash TEXT",
+    "ALTER TABLE retired_refresh_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'refresh'",
 )
 
 # Later steps append here as 5, 6, ...
@@ -153,10 +154,13 @@ def _if_not_exists(statement: str) -> str:
 def _with_step_4_columns(statement: str) -> str:
     # SQLite has no ADD COLUMN IF NOT EXISTS, so the idempotent text creates the tables with step 4's
     # columns in place (at the end, where the ALTERs put them) instead of altering them.
-    return statement.replace(
-        "    updated_at TEXT NOT NULL\n)",
-        "    updated_at TEXT NOT NULL,\n    credential_version INTEGER NOT NULL DEFAULT 0\n)",
-    ).replace("    user_agent TEXT\n)", "    user_agent TEXT,\n    auth_time TEXT,\n    previous_refresh_hash TEXT\n)")
+    for table_end, columns in (
+        ("    updated_at TEXT NOT NULL\n)", "credential_version INTEGER NOT NULL DEFAULT 0"),
+        ("    user_agent TEXT\n)", "auth_time TEXT,\n    previous_refresh_hash TEXT"),
+        ("    retired_at TEXT NOT NULL\n)", "kind TEXT NOT NULL DEFAULT 'refresh'"),
+    ):
+        statement = statement.replace(table_end, f"{table_end[:-2]},\n    {columns}\n)")
+    return statement
 
 
 _TABLES_SQL = ";\n\n".join(

@@ -81,6 +81,10 @@ class Store(Protocol):
         """Where a rotated-away refresh token belonged, when it was retired, and whether it is the
         one the session's latest rotation retired (`is_latest`)."""
 
+    async def get_retired_access(self, token_hash: str) -> RetiredRefresh | None:
+        """Where an access token that a rotation replaced belonged (sign-out racing a refresh may
+        carry only that one). Never consulted to authenticate: a retired token signs nobody in."""
+
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         """Record a re-authentication (step-up) on a session. True when the session exists."""
 

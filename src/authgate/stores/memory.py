@@ -33,6 +33,7 @@ class MemoryStore:
         self._session_by_token: dict[str, str] = {}
         self._session_by_refresh: dict[str, str] = {}
         self._retired: dict[str, RetiredRefresh] = {}
+        self._retired_access: dict[str, RetiredRefresh] = {}
         self._accounts: dict[tuple[str, str], Account] = {}
         self._events: list[AuthEvent] = []
         self._verifications: dict[str, VerificationToken] = {}
@@ -110,6 +111,7 @@ class MemoryStore:
         del self._session_by_token[row.token_hash]
         del self._session_by_refresh[row.refresh_hash]
         self._retired[old_refresh_hash] = RetiredRefresh(session_id=session_id, retired_at=now)
+        self._retired_access[row.token_hash] = RetiredRefresh(session_id=session_id, retired_at=now)
         row.previous_refresh_hash = old_refresh_hash
         row.session = replace(
             row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now
@@ -125,6 +127,10 @@ class MemoryStore:
         if retired is None or row is None:
             return None
         return replace(retired, is_latest=row.previous_refresh_hash == refresh_hash)
+
+    async def get_retired_access(self, token_hash: str) -> RetiredRefresh | None:
+        retired = self._retired_access.get(token_hash)
+        return retired if retired is not None and retired.session_id in self._sessions else None
 
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         row = self._sessions.get(session_id)
@@ -148,8 +154,9 @@ class MemoryStore:
         del self._session_by_token[row.token_hash]
         del self._session_by_refresh[row.refresh_hash]
         # Retired hashes go with their session, as ON DELETE CASCADE does in SQL.
-        for retired_hash in [h for h, r in self._retired.items() if r.session_id == session_id]:
-            del self._retired[retired_hash]
+        for retired in (self._retired, self._retired_access):
+            for retired_hash in [h for h, r in retired.items() if r.session_id == session_id]:
+                del retired[retired_hash]
         return True
 
     async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:

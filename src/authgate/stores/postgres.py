@@ -99,7 +99,7 @@ _CREDENTIAL_CHANGE_SQL = (
 )
 _RETIRED_SQL = """\
 SELECT r.session_id, r.retired_at, s.previous_refresh_hash = r.token_hash AS is_latest
-FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1"""
+FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1 AND r.kind = $2"""
 _CONFIRM_FACTOR_SQL = """\
 UPDATE mfa_factors SET confirmed = TRUE, last_used_step = $4
 WHERE user_id = $1 AND kind = $2 AND NOT confirmed AND secret IS NOT DISTINCT FROM $3"""
@@ -107,13 +107,17 @@ WHERE user_id = $1 AND kind = $2 AND NOT confirmed AND secret IS NOT DISTINCT FR
 # `refresh_token = $2` against the new row and matches nothing: exactly one rotation wins, and only
 # the winner's CTE inserts the retired hash.
 _ROTATE_SQL = """\
-WITH rotated AS (
-    UPDATE sessions SET token = $3, refresh_token = $4, expires_at = $5, refresh_expires_at = $6, last_used_at = $7,
+WITH old AS (
+    SELECT id, token FROM sessions WHERE id = $1 AND refresh_token = $2 FOR UPDATE
+), rotated AS (
+    UPDATE sessions s SET token = $3, refresh_token = $4, expires_at = $5, refresh_expires_at = $6, last_used_at = $7,
         previous_refresh_hash = $2
-    WHERE id = $1 AND refresh_token = $2
-    RETURNING id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time
+    FROM old WHERE s.id = old.id
+    RETURNING s.id, s.user_id, s.expires_at, s.refresh_expires_at, s.created_at, s.last_used_at, s.ip, s.user_agent,
+        s.auth_time, old.token AS old_token
 ), retired AS (
-    INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) SELECT $2, id, $7 FROM rotated
+    INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at, kind)
+    SELECT $2, id, $7, 'refresh' FROM rotated UNION ALL SELECT old_token, id, $7, 'access' FROM rotated
 )
 SELECT * FROM rotated"""
 # Two statements rather than `$1 IS NULL OR user_id = $1`: a generic plan of the OR form cannot use
@@ -696,10 +700,15 @@ class PostgresStore:
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
         with _unavailable():
-            row = await self._db.fetchrow(_RETIRED_SQL, refresh_hash)
+            row = await self._db.fetchrow(_RETIRED_SQL, refresh_hash, "refresh")
         if row is None:
             return None
         return RetiredRefresh(row["session_id"], row["retired_at"], is_latest=bool(row["is_latest"]))
+
+    async def get_retired_access(self, token_hash: str) -> RetiredRefresh | None:
+        with _unavailable():
+            row = await self._db.fetchrow(_RETIRED_SQL, token_hash, "access")
+        return None if row is None else RetiredRefresh(row["session_id"], row["retired_at"])
 
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         with _unavailable():

@@ -610,6 +610,9 @@ class RedisStore:
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
         return await self.primary.get_retired_refresh(refresh_hash)
 
+    async def get_retired_access(self, token_hash: str) -> RetiredRefresh | None:
+        return await self.primary.get_retired_access(token_hash)
+
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         return await self.primary.list_user_sessions(user_id)
 

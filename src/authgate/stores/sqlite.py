@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_exp
 SELECT ?, id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND (? IS NULL OR credential_version = ?)"""
 _RETIRED_SQL = """\
 SELECT r.session_id, r.retired_at, s.previous_refresh_hash = r.token_hash
-FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?"""
+FROM retired_refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ? AND r.kind = ?"""
 # rowid breaks created_at ties in insertion order, as the memory store's stable sort does.
 _EVENTS_SQL = """\
 SELECT id, type, created_at, user_id, session_id, ip, user_agent, detail
@@ -294,12 +295,26 @@ class SQLiteStore:
             if read_only:
                 await conn.execute("PRAGMA query_only = ON")
             elif self._path != _MEMORY:
-                await conn.execute("PRAGMA journal_mode = WAL")
+                await self._enable_wal(conn)
                 await conn.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
         except BaseException:
             await conn.close()
             raise
         return conn
+
+    async def _enable_wal(self, conn: aiosqlite.Connection) -> None:
+        # Switching a new file to WAL needs a lock SQLite does not wait for (it answers "database is
+        # locked" at once while another connection is creating the schema), so wait here, within
+        # the same busy timeout every other statement gets.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
     async def open(self) -> None:
         async with self._lock:
@@ -448,6 +463,10 @@ class SQLiteStore:
         now: datetime,
     ) -> Session | None:
         async with self._write(transaction=True) as conn:
+            # BEGIN IMMEDIATE holds the write lock: the access token read here is the one replaced.
+            old = await conn.execute_fetchall(
+                "SELECT token FROM sessions WHERE id = ? AND refresh_token = ?", (session_id, old_refresh_hash)
+            )
             cursor = await conn.execute(
                 "UPDATE sessions SET token = ?, refresh_token = ?, expires_at = ?, refresh_expires_at = ?,"
                 " last_used_at = ?, previous_refresh_hash = ? WHERE id = ? AND refresh_token = ?",
@@ -464,16 +483,21 @@ class SQLiteStore:
             )
             if cursor.rowcount != 1:
                 return None
-            await conn.execute(
-                "INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) VALUES (?, ?, ?)",
-                (old_refresh_hash, session_id, _ts(now)),
+            await conn.executemany(
+                "INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at, kind) VALUES (?, ?, ?, ?)",
+                [(old_refresh_hash, session_id, _ts(now), "refresh")]
+                + [(row[0], session_id, _ts(now), "access") for row in old],
             )
             rows = await conn.execute_fetchall(_SESSION_SQL, (session_id,))
             return _session(next(iter(rows)))
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:
-        row = await self._fetchone(_RETIRED_SQL, (refresh_hash,))
+        row = await self._fetchone(_RETIRED_SQL, (refresh_hash, "refresh"))
         return None if row is None else RetiredRefresh(row[0], _req_dt(row[1]), is_latest=bool(row[2]))
+
+    async def get_retired_access(self, token_hash: str) -> RetiredRefresh | None:
+        row = await self._fetchone(_RETIRED_SQL, (token_hash, "access"))
+        return None if row is None else RetiredRefresh(row[0], _req_dt(row[1]))
 
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         async with self._write() as conn:

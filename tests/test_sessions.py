@@ -8,11 +8,15 @@ from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount, Route
 
-from authgate import Auth
+from authgate import Auth, RequireAuth
 from authgate._tokens import hash_token
 
-from .support import CLIENT, FakeClock, session_count
+from .support import CLIENT, ORIGIN, FakeClock, session_count
 
 EMAIL = "ann@example.com"
 PASSWORD = "correct horse battery"
@@ -352,3 +356,24 @@ async def test_cannot_revoke_another_users_session(client: httpx.AsyncClient, au
     response = await client.delete(f"/api/auth/sessions?id={bob.json()['session_id']}", headers=CLIENT)
     assert response.json() == {"revoked": 0}
     assert await session_count(auth.store, "bob@example.com") == 1
+
+
+async def test_server_rendered_page_redirects_a_signed_out_browser_to_sign_in(auth: Auth) -> None:
+    async def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(f"<p>hello {request.state.user.email}</p>")
+
+    app = Starlette(routes=[Mount("/api/auth", app=auth.asgi_app),
+                            Route("/dashboard", RequireAuth(page, auth, sign_in_url="/login"))])  # fmt: skip
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN) as client:
+        away = await client.get("/dashboard?tab=2", headers=html)
+        assert away.status_code == 302 and away.headers["location"] == "/login?callbackUrl=%2Fdashboard%3Ftab%3D2"
+        api = await client.get("/dashboard", headers={"Accept": "application/json"})
+        assert api.status_code == 401 and api.json()["kind"] == "Unauthenticated"  # API calls keep the JSON
+        posted = await client.post("/dashboard", headers={**html, **CLIENT})
+        assert posted.status_code in (401, 405)  # never a redirect for a write
+        await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
+        shown = await client.get("/dashboard", headers=html)
+        assert shown.status_code == 200 and shown.text == f"<p>hello {EMAIL}</p>"
+    with pytest.raises(ValueError):
+        RequireAuth(page, auth, sign_in_url="https://evil.example/login")

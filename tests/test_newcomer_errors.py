@@ -528,3 +528,30 @@ async def test_an_apps_own_users_table_is_named_with_the_schema_fix(tmp_path: Pa
     env = {"DATABASE_URL": PG + f"?search_path={schema_name}", "AUTHGATE_SECRET": SECRET, "APPLY": "1"}
     started = run_uvicorn(tmp_path, STARTUP_APP, env)
     assert "authgate cannot start: migration 1 (" in started.stderr and no_traceback(started), started.stderr
+
+
+@pytest.mark.parametrize(
+    ("construction", "message"),
+    [
+        ('Auth(secret="short")', "secret must be at least 32 characters; generate one with `authgate secret`"),
+        (
+            'Auth(secret=SECRET, cookies=CookieOptions(session_same_site="none", secure=False))',
+            "SameSite=None cookies need Secure=True; browsers drop them otherwise",
+        ),
+    ],
+    ids=["secret-short", "samesite-none"],
+)
+def test_configuration_mistake_at_import_is_one_line_under_uvicorn(
+    tmp_path: Path, construction: str, message: str
+) -> None:
+    app = f"""
+from starlette.applications import Starlette
+from authgate import Auth, CookieOptions
+SECRET = "{SECRET}"
+auth = {construction}
+app = Starlette()
+"""
+    result = run_uvicorn(tmp_path, app, {})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"authgate configuration error: {message}"
+    assert no_traceback(result), result.stderr

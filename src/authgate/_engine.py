@@ -42,7 +42,7 @@ from ._hooks import Callbacks, Events
 from ._models import AuthEvent, AuthSession, RequestMeta, Session, SignInResult, User
 from ._passwords import PasswordHasher
 from ._sessions import DatabaseSessions, JWTSessions
-from ._startup import check_providers, report_startup_failure
+from ._startup import check_providers, plain_configuration_errors, report_startup_failure
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Auth:
     nowhere to keep passwords).
     """
 
+    @plain_configuration_errors
     def __init__(
         self,
         store: Store | None = None,

@@ -4,13 +4,19 @@ line naming the cause and the fix, not a 60-line traceback with the cause in the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
 
-from ._errors import AuthError
+from ._errors import AuthError, Configuration
 
-__all__ = ["StartupFailed", "check_providers", "report_startup_failure"]
+__all__ = ["StartupFailed", "check_providers", "plain_configuration_errors", "report_startup_failure"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 logger = logging.getLogger("authgate")
 
@@ -53,3 +59,35 @@ async def check_providers(providers: Iterable[Any]) -> None:
             )
         elif isinstance(result, BaseException):
             logger.error("authgate provider %r check failed: %r", provider.id, result)
+
+
+def plain_configuration_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """For `Auth(...)`: a Configuration error it raises while the app module is imported (a short
+    secret, SameSite=None without Secure) ends the process, if nobody catches it, with one line
+    naming the fix instead of a traceback (`uvicorn app:app` lets import errors through to
+    `sys.excepthook`). Every other exception keeps the usual traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except Configuration:
+            _install_plain_excepthook()
+            raise
+
+    return wrapper
+
+
+def _install_plain_excepthook() -> None:
+    previous = sys.excepthook
+    if getattr(previous, "_authgate", False):
+        return
+
+    def excepthook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        if isinstance(error, Configuration):
+            print(f"authgate configuration error: {error.message}", file=sys.stderr)
+            return
+        previous(kind, error, trace)
+
+    excepthook._authgate = True  # type: ignore[attr-defined]
+    sys.excepthook = excepthook

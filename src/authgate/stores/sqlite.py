@@ -276,7 +276,14 @@ class SQLiteStore:
     `open()` creates or migrates the tables.
     """
 
-    def __init__(self, url_or_path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        # "sqlite:///relative.db", "sqlite:////absolute.db", "sqlite:///:memory:" or a plain path.
+        url_or_path: str | os.PathLike[str],
+        *,
+        # Seconds a statement waits for another connection's write lock before failing (503).
+        busy_timeout: float = 5.0,
+    ) -> None:
         self._path = _path_from(url_or_path)
         self._busy_timeout = busy_timeout
         self._writer: aiosqlite.Connection | None = None

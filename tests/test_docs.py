@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +25,9 @@ from authgate import (
     SessionOptions,
 )
 from authgate._docs import COMMAND, DOCS, documented_names, option_tables, stale_blocks
-from authgate.stores import PostgresStore, RedisStore, SQLiteStore
+from authgate.stores import MemoryStore, PostgresStore, RedisStore, SQLiteStore
+
+from .support import SECRET, dispatched_routes, not_dispatched, undocumented
 
 CONFIGURATION = DOCS / "configuration.md"
 OPTION_CLASSES: list[type] = [
@@ -65,3 +69,27 @@ def test_every_option_has_a_description() -> None:
         f"no description for {missing}: give the field a docstring (or a comment line right above the"
         f" constructor parameter), then run `{COMMAND}`"
     )
+
+
+def _route_table(path: Path) -> set[tuple[str, str]]:
+    """(method, path) of every row of the route table (`| GET, POST | /a, /b | ...` is four)."""
+    lines = path.read_text().splitlines()
+    start = lines.index("| method | path | body / query | success | errors |") + 2
+    routes = set()
+    for line in itertools.takewhile(lambda line: line.startswith("|"), lines[start:]):
+        methods, paths = (cell.strip() for cell in line.split(" | ")[:2])
+        methods = methods.removeprefix("| ")
+        routes |= {(m.lower(), p) for m in methods.split(", ") for p in paths.split(", ")}
+    return routes
+
+
+def test_routes_md_documents_every_dispatched_route() -> None:
+    app = Auth(store=MemoryStore(), secret=SECRET).asgi_app
+    assert undocumented(dispatched_routes(app), _route_table(DOCS / "routes.md")) == set(), (
+        "add these routes to the table in docs/routes.md"
+    )
+
+
+def test_routes_md_documents_only_dispatched_routes() -> None:
+    app = Auth(store=MemoryStore(), secret=SECRET).asgi_app
+    assert not_dispatched(app, _route_table(DOCS / "routes.md")) == set(), "docs/routes.md lists unknown routes"

@@ -61,20 +61,15 @@ class OIDC(HTTPProvider):
         leeway: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(http)
+        super().__init__(
+            http, label="OIDC provider", id=id, name=name, client_id=client_id, client_secret=client_secret,
+            scopes=scopes, trusted_for_linking=trusted_for_linking,
+        )  # fmt: skip
         if "openid" not in scopes:
             raise Configuration(f"OIDC provider {id!r}: scopes must include 'openid'")
         if not 0 <= leeway <= MAX_LEEWAY:
             raise Configuration(f"OIDC provider {id!r}: leeway must be 0..{MAX_LEEWAY} seconds")
-        if not client_id or not client_secret:
-            raise Configuration(f"OIDC provider {id!r}: client_id and client_secret are required")
         self.issuer = require_secure_url(issuer, f"OIDC provider {id!r} issuer")
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.id = id
-        self.name = name
-        self.scopes = tuple(scopes)
-        self.trusted_for_linking = trusted_for_linking
         self._auth_method = token_endpoint_auth_method
         self._userinfo = userinfo
         self._algorithms = tuple(algorithms)

@@ -88,12 +88,7 @@ def parse_urlencoded(raw: bytes, *, encoding: str, what: str) -> dict[str, str]:
         pairs = parse_qsl(raw.decode(encoding), keep_blank_values=True, max_num_fields=32)
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest(f"{what} is malformed") from None
-    result: dict[str, str] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidRequest(f"{key}: given twice", field=key)
-        result[key] = value
-    return result
+    return _no_duplicates(pairs)
 
 
 async def drain_body(receive: Receive) -> None:
@@ -119,6 +114,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The pairs as a dict; a repeated key is refused rather than guessed at."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:

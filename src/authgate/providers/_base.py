@@ -130,6 +130,17 @@ class HTTPProvider:
         self.scopes = tuple(scopes)
         self.trusted_for_linking = trusted_for_linking
 
+    def authorization_params(self, *, redirect_uri: str, state: str, code_challenge: str) -> dict[str, str]:
+        """The authorization request's parameters every provider sends: client, scopes, state, PKCE S256."""
+        return {
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.scopes),
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:

@@ -51,14 +51,7 @@ class GitHub(HTTPProvider):
 
     async def authorization_url(self, *, redirect_uri: str, state: str, code_challenge: str, nonce: str | None) -> str:
         """GitHub's authorize page with PKCE S256 and state (GitHub has no nonce: it issues no ID token)."""
-        params = {
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(self.scopes),
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-        }
+        params = self.authorization_params(redirect_uri=redirect_uri, state=state, code_challenge=code_challenge)
         return with_query(self.authorize_url, params)
 
     async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str | None) -> Profile:

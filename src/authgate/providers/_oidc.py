@@ -119,12 +119,7 @@ class OIDC(HTTPProvider):
         self._token_auth_method(metadata)  # unusable: fail now, before the user signs in at the provider
         params = {
             "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(self.scopes),
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
+            **self.authorization_params(redirect_uri=redirect_uri, state=state, code_challenge=code_challenge),
             "nonce": nonce,
         }
         return with_query(_endpoint(metadata, "authorization_endpoint"), params)

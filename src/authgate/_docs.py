@@ -1,4 +1,6 @@
-"""The reference parts of `docs/` come from the code, so they cannot drift from it.
+"""The reference parts of `docs/` come from the code, so they cannot drift from it: the option
+tables of configuration.md from the option classes, the route table of routes.md from the OpenAPI
+document (`authgate.openapi`).
 
 `python -m authgate._docs` rewrites every generated block in place; `--check` only reports the
 stale ones (exit 1). A block sits between `<!-- BEGIN GENERATED name ... -->` and
@@ -18,8 +20,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Option", "OptionTable", "documented_names", "option_tables", "render", "stale_blocks"]
+__all__ = [
+    "Option",
+    "OptionTable",
+    "documented_names",
+    "option_tables",
+    "render",
+    "route_table",
+    "schema_table",
+    "stale_blocks",
+]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 COMMAND = "python -m authgate._docs"
@@ -206,8 +218,83 @@ def render(text: str, blocks: dict[str, str]) -> str:
     return _BLOCK.sub(replace, text)
 
 
+_METHODS = ("get", "post", "patch", "put", "delete")
+
+
+def _shape(schema: dict[str, Any]) -> str:
+    """A schema in a few characters: a component's name, `{field, optional?}`, or alternatives."""
+    if "$ref" in schema:
+        return f"`{schema['$ref'].rsplit('/', 1)[-1]}`"
+    if "anyOf" in schema:
+        return " or ".join(_shape(option) for option in schema["anyOf"])
+    if isinstance(schema.get("additionalProperties"), dict):
+        return f"`{{<id>: {_shape(schema['additionalProperties']).strip('`')}}}`"
+    if schema.get("type") == "null":
+        return "`null`"
+    if "properties" in schema:
+        required = set(schema.get("required", ()))
+        fields = [name if name in required else f"{name}?" for name in schema["properties"]]
+        return f"`{{{', '.join(fields)}}}`"
+    return ""
+
+
+def _inputs(operation: dict[str, Any], shared: list[dict[str, Any]]) -> str:
+    parts = []
+    query = [p["name"] for p in (*shared, *operation.get("parameters", ())) if p.get("in") == "query"]
+    if query:
+        parts.append(" ".join(f"`?{name}=`" for name in query))
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        parts.append(_shape(content["application/json"]["schema"]))
+    if "application/x-www-form-urlencoded" in content:
+        parts.append("form " + _shape(content["application/x-www-form-urlencoded"]["schema"]))
+    return "; ".join(part for part in parts if part)
+
+
+def _answer(status: str, response: dict[str, Any]) -> str:
+    content = response.get("content", {})
+    if "application/json" in content:
+        return f"{status} {_shape(content['application/json']['schema'])}".strip()
+    if "text/html" in content:
+        return f"{status} HTML"
+    return f"{status} redirect" if status.startswith("3") else status
+
+
+def route_table(document: dict[str, Any]) -> str:
+    """One row per operation of the OpenAPI document, in its order."""
+    rows = ["| method | path | what | body / query | success | errors |", "|---|---|---|---|---|---|"]
+    for path, item in document["paths"].items():
+        for method in (m for m in _METHODS if m in item):
+            operation = item[method]
+            what = operation["summary"] + (f". {operation['description']}" if "description" in operation else "")
+            responses = operation["responses"]
+            success = ", ".join(_answer(status, responses[status]) for status in responses if int(status) < 400)
+            errors = ", ".join(status for status in responses if int(status) >= 400)
+            cells = [method.upper(), path, what, _inputs(operation, item.get("parameters", [])), success, errors]
+            rows.append("| " + " | ".join(_cell(cell, code=False) for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def schema_table(document: dict[str, Any]) -> str:
+    """The named bodies the route table refers to."""
+    rows = ["| schema | fields | description |", "|---|---|---|"]
+    for name, schema in document["components"]["schemas"].items():
+        rows.append(
+            f"| `{name}` | {_cell(_shape(schema), code=False)} | {_cell(schema.get('description', ''), code=False)} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _route_blocks() -> dict[str, str]:
+    from ._config import AuthConfig
+    from .openapi import openapi_document
+
+    document = openapi_document(AuthConfig(secret="x" * 32))  # the defaults; only lengths depend on it
+    return {"routes": route_table(document), "schemas": schema_table(document)}
+
+
 def _documents() -> dict[Path, dict[str, str]]:
-    return {DOCS / "configuration.md": generated_blocks()}
+    return {DOCS / "configuration.md": generated_blocks(), DOCS / "routes.md": _route_blocks()}
 
 
 def stale_blocks() -> list[Path]:

@@ -316,7 +316,7 @@ class Auth:
 
     @cached_property
     def security(self) -> AccountSecurity:
-        """Credential events and step-up re-authentication (DESIGN section 9), in one place."""
+        """Credential events and step-up re-authentication, in one place."""
         from ._security import AccountSecurity
 
         return AccountSecurity(self)

@@ -1,4 +1,4 @@
-"""Session strategies (DESIGN section 4): opaque database sessions, or self-contained JWE cookies.
+"""Session strategies: opaque database sessions, or self-contained JWE cookies.
 
 Both answer the same four questions (start, authenticate, refresh, revoke), so the engine and the
 HTTP layer never branch on the strategy.

@@ -267,7 +267,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
     user = _ok(_object({"user": _ref("User")}))
     success = _ok(_object({"success": _TRUE}))
     code = _object({"code": _text(16)})
-    # Step-up (DESIGN section 9): a route that adds or removes a credential takes the password or a
+    # Step-up: a route that adds or removes a credential takes the password or a
     # TOTP code with the request, or passes without one inside `reauth_window` of a (re-)sign-in.
     nullable_password = {"type": ["string", "null"], "maxLength": max_password}
     nullable_code = {"type": ["string", "null"], "maxLength": 16}

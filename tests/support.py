@@ -11,11 +11,47 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from authgate import Auth, RequireAuth
+from authgate._errors import NotFound
+from authgate._http.app import AuthApp
 from authgate.stores.base import Store
 
 SECRET = "test-secret-" + "x" * 40
 CLIENT = {"X-Authgate-Client": "true"}
 ORIGIN = "https://testserver"
+
+
+def dispatched_routes(app: AuthApp) -> set[tuple[str, str]]:
+    """(method, path) for every route in the app's tables, `{provider}` for the prefixed ones."""
+    routes = {(method.lower(), path) for path, methods in app._routes.items() for method in methods}
+    for prefix, methods in app._prefixed.items():
+        routes |= {(method.lower(), f"{prefix}{{provider}}") for method in methods}
+    return routes
+
+
+def undocumented(dispatched: set[tuple[str, str]], documented: set[tuple[str, str]]) -> set[str]:
+    """Dispatched routes with no documentation. A prefixed route counts as documented on
+    `{provider}` or on a concrete path under it: POST /callback/{provider} exists only for
+    /callback/credentials, /callback/email and /callback/passkey."""
+    missing = set()
+    for method, path in dispatched:
+        prefix = path.removesuffix("{provider}")
+        concrete = prefix != path and any(m == method and p.startswith(prefix) for m, p in documented)
+        if (method, path) not in documented and not concrete:
+            missing.add(f"{method.upper()} {path}")
+    return missing
+
+
+def not_dispatched(app: AuthApp, documented: set[tuple[str, str]]) -> set[str]:
+    """Documented routes that the app does not dispatch (concrete paths match the prefixed routes)."""
+    extra = set()
+    for method, path in documented:
+        try:
+            methods, _ = app._match(path)
+        except NotFound:
+            methods = {}
+        if method.upper() not in methods:
+            extra.add(f"{method.upper()} {path}")
+    return extra
 
 
 class FakeClock:

@@ -292,7 +292,7 @@ async def test_email_mfa_needs_a_sender(store: Store, clock: FakeClock) -> None:
 
 
 async def test_email_factor_without_a_sender_fails_closed_not_500(store: Store, clock: FakeClock) -> None:
-    from authgate._models import MFAFactor
+    from authgate.stores import MFAFactor
 
     auth = Auth(store=store, secret=SECRET, clock=clock)
     async with signed_up(auth) as client:

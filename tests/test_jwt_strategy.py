@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 
-from authgate import Auth, SessionOptions, User
+from authgate import Auth, AuthSession, SessionOptions, User
 from authgate._hooks import Callbacks
-from authgate._models import AuthSession
 from authgate.stores import MemoryStore
 
 from .support import CLIENT, SECRET, FakeClock, client_for

@@ -12,8 +12,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher as Argon2
 
-from authgate import Auth, PasswordOptions
-from authgate._models import User
+from authgate import Auth, PasswordOptions, User
 from authgate._passwords import PasswordHasher
 
 from .support import CLIENT, SECRET, FakeClock, client_for, session_count

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from authgate._models import Session, User
-from authgate.stores import MemoryStore, PostgresStore, RedisStore
+from authgate.stores import MemoryStore, PostgresStore, RedisStore, Session, User
 from authgate.testing import hash_token
 
 DOWN_REDIS_URL = "redis://127.0.0.1:1/0"

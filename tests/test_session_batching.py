@@ -13,8 +13,7 @@ import asyncpg
 import pytest
 
 from authgate import ServiceUnavailable
-from authgate._models import Session, User
-from authgate.stores import PostgresStore
+from authgate.stores import PostgresStore, Session, User
 from authgate.stores._batch import Coalescer
 
 

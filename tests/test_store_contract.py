@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import subprocess
 import sys
+import typing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +16,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+import authgate.stores
 from authgate._errors import Configuration, ServiceUnavailable
-from authgate._models import User
-from authgate.stores import MemoryStore, PostgresStore, RedisStore, SQLiteStore, Store, store_from_url
+from authgate.stores import MemoryStore, PostgresStore, RedisStore, SQLiteStore, Store, User, base, store_from_url
 from authgate.testing import StoreContract
 
 from .conftest import fresh_pg_schema, fresh_redis_prefix
@@ -204,6 +206,28 @@ class TestRedisStore(StoreContract):
             await store.open()
             stack.push_async_callback(store.close)
             yield store
+
+
+def test_stores_exports_what_a_store_author_needs() -> None:
+    """The public API for adapters: the protocol, the records it takes and returns, the stores.
+    Changing it is a decision: update this list on purpose."""
+    assert sorted(authgate.stores.__all__) == [
+        "Account", "AuthEvent", "Authenticator", "MFAFactor", "MemoryStore", "PostgresStore", "RedisStore",
+        "RetiredRefresh", "SQLiteStore", "Session", "Store", "StoredCredentials", "User", "VerificationToken",
+        "store_from_url",
+    ]  # fmt: skip
+    for name in authgate.stores.__all__:
+        assert getattr(authgate.stores, name) is not None
+
+
+def test_every_type_in_the_store_protocol_is_public() -> None:
+    """A store author never needs a private module: every name the Store signatures use is exported."""
+    used = set()
+    for name, member in vars(base.Store).items():
+        if callable(member) and not name.startswith("_"):
+            used |= set(re.findall(r"[A-Z][A-Za-z]+", str(typing.get_type_hints(member, vars(base)))))
+    private = {name for name in used if hasattr(base, name) and name not in authgate.stores.__all__}
+    assert private == set()
 
 
 def test_store_from_url_picks_the_adapter_by_scheme(tmp_path: Path) -> None:

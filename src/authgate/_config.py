@@ -1,4 +1,5 @@
-"""Configuration: plain frozen dataclasses with the seed's defaults, checked once at start-up."""
+"""Configuration: plain frozen dataclasses, checked once at start-up. Each field's docstring is its entry
+in docs/configuration.md (`python -m authgate._docs` regenerates it)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class CookieOptions:
-    """Names and attributes of the two cookies (DESIGN section 3).
+    """Names and attributes of the two cookies: the session (access) cookie and the refresh cookie.
 
     `host_prefix=True` names the session cookie `__Host-<name>` (Secure, Path=/, no Domain: the
     browser then refuses it from subdomains and plain HTTP) and the refresh cookie
@@ -32,12 +33,19 @@ class CookieOptions:
     """
 
     session_name: str = "authgate_session"
+    """Name of the session (access) cookie, sent on every path."""
     refresh_name: str = "authgate_refresh"
+    """Name of the refresh cookie, sent only under `base_path`."""
     domain: str | None = None
+    """Cookie Domain attribute; None keeps the cookies host-only."""
     secure: bool = True
+    """Secure attribute; `False` only for local plain-HTTP development."""
     session_same_site: SameSite = "lax"
+    """SameSite of the session cookie; `"none"` needs `secure=True` (Configuration otherwise)."""
     refresh_same_site: SameSite = "strict"
+    """SameSite of the refresh cookie."""
     host_prefix: bool = False
+    """`__Host-` session cookie and `__Secure-` refresh cookie; needs `secure=True` and no `domain`."""
 
     @property
     def session_cookie(self) -> str:
@@ -50,22 +58,30 @@ class CookieOptions:
 
 @dataclass(frozen=True)
 class SessionOptions:
-    """Lifetimes. The refresh lifetime slides on each refresh (it is the idle timeout); the absolute
-    lifetime caps it, counted from sign-in."""
+    """Lifetimes and the session strategy. The refresh lifetime slides on each refresh (it is the
+    idle timeout); the absolute lifetime caps it, counted from sign-in. Access <= refresh <=
+    absolute must hold."""
 
     access_lifetime: timedelta = timedelta(minutes=15)
+    """How long the session cookie is accepted before the client must refresh."""
     refresh_lifetime: timedelta = timedelta(days=30)
+    """Lifetime of the refresh token; slides on each refresh, so it is also the idle timeout."""
     absolute_lifetime: timedelta = timedelta(days=90)
-    # Two tabs refreshing at once both present the same token; the loser gets 200 inside this window.
+    """Counted from sign-in; no refresh extends a session past it."""
     refresh_grace: timedelta = timedelta(seconds=10)
+    """Two tabs refreshing at once both present the same token; inside this window the second gets
+    200 without new tokens instead of a reuse error."""
     cleanup_interval: timedelta = timedelta(hours=1)
+    """How often `auth.lifespan` deletes sessions past their refresh lifetime."""
     cleanup_batch_size: int = 1000
-    # "database" (opaque tokens, needs a store) or "jwt" (JWE cookie). None picks: store -> database.
+    """Rows per DELETE during cleanup; batches repeat until one comes back short."""
     strategy: Literal["database", "jwt"] | None = None
-    # JWT strategy: the cookie is re-issued by GET /session once it is older than this.
+    """`"database"` (opaque tokens, needs a store) or `"jwt"` (JWE cookie). None picks database when
+    there is a store, else jwt."""
     update_age: timedelta = timedelta(days=1)
-    # Accounts without a password prove themselves for deletion by a sign-in this recent.
+    """JWT strategy: GET /session re-issues the cookie once it is older than this."""
     reauth_window: timedelta = timedelta(minutes=10)
+    """Accounts without a password prove themselves for deletion by a sign-in this recent."""
 
 
 @dataclass(frozen=True)
@@ -73,44 +89,58 @@ class PasswordOptions:
     """Password policy (NIST 800-63B: length, no composition rules) and hashing."""
 
     min_length: int = 8
+    """Fewest characters a new password may have."""
     max_length: int = 256
+    """Most characters a password may have (bounds the hashing cost of one request)."""
     algorithm: HashAlgorithm = "argon2id"
+    """Hash for new passwords: `"argon2id"` (OWASP parameters), `"bcrypt"` (refuses passwords over
+    72 bytes) or `"bcrypt-sha256"` (no truncation)."""
     hash_workers: int | None = None
-    # Return True to refuse a password (e.g. found in a breach corpus).
+    """Threads hashing off the event loop; None: the CPU count."""
     is_breached: Callable[[str], Awaitable[bool]] | None = None
+    """`async (password) -> bool`; True refuses the password (e.g. found in a breach corpus)."""
 
 
 @dataclass(frozen=True)
 class MFAOptions:
     """Second factors (goauth's credentials + MFA sequence)."""
 
-    # Every user must pass a second factor; users without TOTP get one-time codes by email.
     required: bool = False
+    """Every user must pass a second factor; users without TOTP get one-time codes by email (needs
+    an `email_sender`)."""
     code_lifetime: timedelta = timedelta(minutes=10)
+    """How long an MFA challenge (and an emailed code) stays valid."""
     max_attempts: int = 5
+    """Wrong codes after which a challenge is dead."""
     trusted_device_lifetime: timedelta = timedelta(days=90)
+    """How long a device marked trusted skips the second factor."""
     totp_issuer: str = "authgate"
+    """Issuer name shown by authenticator apps next to the account."""
 
 
 @dataclass(frozen=True)
 class AccountOptions:
     """Email verification, password reset, email change and the sign-up conflict policy."""
 
-    # Where the app's pages live, for links in emails (default: base_url, else the request origin).
     app_url: str | None = None
+    """Where the app's pages live, for links in emails (default: `base_url`)."""
     reset_path: str = "/reset-password"
+    """The app's page that receives `?token=` for a password reset."""
     verification_lifetime: timedelta = timedelta(hours=24)
+    """How long an email verification link stays valid."""
     reset_lifetime: timedelta = timedelta(minutes=30)
-    # "error": sign-up of a taken email answers 409 EmailInUse (the seed's behaviour, easy to use,
-    # reveals that the address has an account). "email": every sign-up answers the same
-    # `{verification_required: true}`, new users get a verification link, existing owners an email
-    # saying someone tried to sign up; nobody can tell which happened. Sign-in then needs a
-    # verified email.
+    """How long a password reset link stays valid."""
     sign_up_conflict: Literal["error", "email"] = "error"
+    """`"error"`: sign-up of a taken email answers 409 EmailInUse (easy to use, reveals that the
+    address has an account). `"email"`: every sign-up answers the same `{verification_required:
+    true}`, new users get a verification link, existing owners an email saying someone tried to
+    sign up; nobody can tell which happened. Sign-in then needs a verified email, and an
+    `email_sender` is required."""
     require_verified_email: bool = False
-    # The app's page for failed provider sign-ins (Auth.js's `pages.error`), e.g. "/auth/error": the
-    # browser lands there with `?error=<Kind>` instead of on the JSON of GET <base_path>/error.
+    """Password sign-in needs a verified address."""
     error_path: str | None = None
+    """The app's page for failed provider sign-ins (Auth.js's `pages.error`), e.g. `"/auth/error"`:
+    the browser lands there with `?error=<Kind>` instead of on the JSON of GET <base_path>/error."""
 
 
 @dataclass(frozen=True)
@@ -118,14 +148,19 @@ class PasskeyOptions:
     """WebAuthn relying party settings; defaults come from the app's own origin."""
 
     rp_id: str | None = None
+    """Relying party ID (a registrable domain); None: the host of the app's origin (`base_url`, else
+    the request's)."""
     rp_name: str = "authgate"
+    """Name the authenticator shows when creating a passkey."""
     origins: tuple[str, ...] = ()
+    """Origins accepted in WebAuthn responses; empty: the app's origin only."""
     challenge_lifetime: timedelta = timedelta(minutes=5)
-    # A passkey counts as multi-factor only when the authenticator verified the user (PIN or
-    # biometrics, the UV flag). False: keys that only check presence are refused. True: they are
-    # accepted as one factor, so a user with a second factor (or MFAOptions(required=True)) is
-    # asked for it after the passkey, as after a password.
+    """How long a registration or sign-in challenge stays valid."""
     allow_presence_only: bool = False
+    """A passkey counts as multi-factor only when the authenticator verified the user (PIN or
+    biometrics, the UV flag). False: keys that only check presence are refused. True: they are
+    accepted as one factor, so a user with a second factor (or `MFAOptions(required=True)`) is
+    asked for it after the passkey, as after a password."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +175,8 @@ class AuthJSOptions:
     """
 
     version: Literal[4, 5] = 5
+    """The `next-auth/react` major version: a signed-out GET /session answers 200 `{}` (4) or
+    `null` (5)."""
 
 
 @dataclass(frozen=True)
@@ -147,29 +184,43 @@ class MagicLinkOptions:
     """Sign-in links sent by email (Auth.js's email provider): POST /signin/email, /callback/email."""
 
     lifetime: timedelta = timedelta(minutes=10)
-    # A link to an address without an account creates the user (email verified: the link proves
-    # the mailbox). Off: such a link signs nobody in, and nothing tells the requester so.
+    """How long a link stays valid; single use, stored only as SHA-256, bound to the address."""
     create_users: bool = False
+    """A link to an address without an account creates the user (email verified: the link proves
+    the mailbox). False: such a link signs nobody in, and nothing tells the requester so."""
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     """Everything `Auth` needs besides its store. Built by `Auth(...)`; validated on construction."""
 
-    # One secret, or a list to rotate keys: the first signs and encrypts, all of them decrypt.
     secret: str | tuple[str, ...]
+    """At least 32 characters (`authgate secret` makes one); a list rotates keys: the first signs
+    and encrypts, all of them decrypt."""
     base_path: str = "/api/auth"
+    """Where `auth.asgi_app` is mounted; the refresh cookie's path follows it."""
     base_url: str | None = None
+    """The app's own origin, e.g. `"https://app.example.com"`: Origin checks and links in emails."""
     trusted_origins: tuple[str, ...] = ()
+    """Other origins allowed to call the auth routes, each exactly `scheme://host[:port]`."""
     cookies: CookieOptions = field(default_factory=CookieOptions)
+    """Cookie names and attributes (`CookieOptions`)."""
     sessions: SessionOptions = field(default_factory=SessionOptions)
+    """Session lifetimes and strategy (`SessionOptions`)."""
     passwords: PasswordOptions = field(default_factory=PasswordOptions)
+    """Password policy and hashing (`PasswordOptions`)."""
     mfa: MFAOptions = field(default_factory=MFAOptions)
+    """Second factors (`MFAOptions`)."""
     accounts: AccountOptions = field(default_factory=AccountOptions)
+    """Verification, reset, email change and sign-up conflicts (`AccountOptions`)."""
     passkeys: PasskeyOptions = field(default_factory=PasskeyOptions)
+    """WebAuthn relying party (`PasskeyOptions`)."""
     authjs: AuthJSOptions | None = None
+    """`AuthJSOptions(version=4 | 5)`: answer the unmodified `next-auth/react` client; None: off."""
     magic_links: MagicLinkOptions | None = None
+    """`MagicLinkOptions()`: sign-in links by email (needs a store and an `email_sender`); None: off."""
     clock: Clock = utc_now
+    """Returns the current aware datetime; tests inject their own."""
 
     def __post_init__(self) -> None:
         if not self.secrets or any(len(secret) < 32 for secret in self.secrets):

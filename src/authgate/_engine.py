@@ -81,6 +81,8 @@ class Auth:
     @plain_configuration_errors
     def __init__(
         self,
+        # MemoryStore(), SQLiteStore(url), PostgresStore(url | pool=...), RedisStore(...) around one.
+        # None: JWT sessions and provider sign-in only (there is nowhere to keep passwords).
         store: Store | None = None,
         *,
         secret: str | Sequence[str],
@@ -90,10 +92,16 @@ class Auth:
         cookies: CookieOptions | None = None,
         sessions: SessionOptions | None = None,
         passwords: PasswordOptions | None = None,
+        # OAuth/OIDC providers, e.g. `[GitHub(client_id=..., client_secret=...)]` (see providers.md).
         providers: Sequence[OAuthProvider] = (),
+        # `Callbacks`: async hooks that may refuse a sign-in or shape the session and JWT.
         callbacks: Callbacks | None = None,
+        # `Events`: async callables told about sign-ins, sign-outs, new users, linked accounts, revocations.
         events: Events | None = None,
+        # Sends verification, reset, MFA-code and sign-in-link emails: `SMTPSender(...)` (the `mail`
+        # extra) or `ConsoleSender()` in development. Needs `base_url` or `AccountOptions(app_url=...)`.
         email_sender: EmailSender | None = None,
+        # `RateLimitOptions`; None: its defaults (on, in memory). `RateLimitOptions(enabled=False)`: off.
         rate_limits: RateLimitOptions | None = None,
         mfa: MFAOptions | None = None,
         accounts: AccountOptions | None = None,
@@ -308,7 +316,7 @@ class Auth:
 
     @cached_property
     def security(self) -> AccountSecurity:
-        """Credential events and step-up re-authentication (DESIGN section 9), in one place."""
+        """Credential events and step-up re-authentication, in one place."""
         from ._security import AccountSecurity
 
         return AccountSecurity(self)

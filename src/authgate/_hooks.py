@@ -21,21 +21,19 @@ EventHandler = Callable[[AuthEvent], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Callbacks:
-    """Hooks that shape or refuse what authgate does.
-
-    - `sign_in(user, account, profile)`: return False to refuse (AccessDenied). `account` and
-      `profile` are None for email/password sign-in.
-    - `redirect(url, base_url)`: choose where to send the browser after a provider sign-in; the
-      answer still has to pass the same-origin/allowlist check, so a bug here cannot open a redirect.
-    - `jwt(claims, user)`: enrich the JWT strategy's claims (`user` is set at sign-in, None on
-      re-issue). Claims must be JSON.
-    - `session(body, current)`: shape the JSON that GET /session answers.
-    """
+    """Hooks that shape or refuse what authgate does; each is an async callable or None."""
 
     sign_in: Callable[[User, Account | None, Profile | None], Awaitable[bool]] | None = None
+    """`sign_in(user, account, profile)`: return False to refuse (AccessDenied). `account` and
+    `profile` are None for email/password sign-in."""
     redirect: Callable[[str, str], Awaitable[str]] | None = None
+    """`redirect(url, base_url)`: choose where to send the browser after a provider sign-in; the
+    answer still has to pass the same-origin/allowlist check, so a bug here cannot open a redirect."""
     jwt: Callable[[dict[str, Any], User | None], Awaitable[dict[str, Any]]] | None = None
+    """`jwt(claims, user)`: enrich the JWT strategy's claims (`user` is set at sign-in, None on
+    re-issue). Claims must be JSON."""
     session: Callable[[dict[str, Any], AuthSession], Awaitable[dict[str, Any]]] | None = None
+    """`session(body, current)`: shape the JSON that GET /session answers."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,12 @@ class Events:
     """
 
     sign_in: EventHandler | None = None
+    """A user signed in (any method)."""
     sign_out: EventHandler | None = None
+    """A user signed out."""
     create_user: EventHandler | None = None
+    """A user was created (sign-up, provider or sign-in link)."""
     link_account: EventHandler | None = None
+    """A provider account was linked to a user."""
     session_revoked: EventHandler | None = None
+    """A session was revoked."""

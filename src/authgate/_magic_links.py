@@ -1,4 +1,4 @@
-"""Sign-in links sent by email (Auth.js's email provider; DESIGN section 10).
+"""Sign-in links sent by email (Auth.js's email provider).
 
 Asking for a link answers the same, in the same time, whether or not the address has an account,
 and whether or not mail is working: the caller only waits for the input checks and the rate

@@ -58,8 +58,11 @@ class RateLimitOptions:
     that take an address count per IP first, so one client cannot evict others' counters).
     """
 
+    # False: no limits at all (not for production).
     enabled: bool = True
+    # Where the counters live: "memory://" (one process) or "redis://host:port/db" (every process).
     storage_url: str = "memory://"
+    # Sign-in attempts per client IP.
     sign_in_per_ip: str = "30/minute"
     # Every password attempt on one account (sign-in and re-authentication), reserved before the
     # hash so parallel guesses cannot overshoot; NIST SP 800-63B asks for at most 100 failures.
@@ -68,29 +71,45 @@ class RateLimitOptions:
     # bucket: strangers failing sign-ins cannot lock the owner out of it, and only someone holding
     # the user's session can spend it.
     reauth_per_user: str = "10/minute;100/day"
+    # Sign-ups per client IP.
     sign_up_per_ip: str = "10/hour"
     # Enforced by the OTP challenge itself (a try counter stored with it); carried here so that
     # every limit is configured in one place.
     otp_per_challenge: int = 5
+    # One-time codes (TOTP, email, recovery) checked per user.
     otp_per_user: str = "10/10minutes"
+    # Password reset emails per address.
     forgot_password_per_email: str = "3/hour"  # noqa: S105 (a limit, not a password)
     # Counted before the per-address limit: without it one client could make a counter per address.
     forgot_password_per_ip: str = "10/minute"  # noqa: S105 (a limit, not a password)
+    # Verification emails per user.
     email_verification_per_user: str = "3/hour"
     # Signed-out resend (`{email}`): counted per IP before anything looks at the address.
     email_verification_per_ip: str = "10/minute"
     # Sign-in links by email: per client IP first (one sender spraying addresses), then per
     # address (one mailbox flooded from many IPs).
     magic_link_per_ip: str = "20/hour"
+    # Sign-in links per address, counted after magic_link_per_ip.
     magic_link_per_email: str = "3/10minutes;10/day"
+    # Redis unreachable: "closed" answers 503, "open" lets requests through unlimited (and logs a warning).
     redis_down: Literal["closed", "open"] = "closed"
+    # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the header is ignored.
     trusted_proxies: tuple[str, ...] = ()
     # Namespace of every Redis key, so that apps (or test runs) sharing one Redis never collide.
     key_prefix: str = "authgate"
+    # Seconds for connecting to the limiter's Redis and each reply (one reconnect only for a broken
+    # connection, never after a timeout).
     redis_timeout: float = 0.5
+    # Limiter Redis calls at once per process.
     redis_max_connections: int = 50
+    # Seconds waiting for one of those connections; past it the request answers 503 (never let
+    # through, never counted as an outage).
     redis_pool_timeout: float = 1.0
+    # After a limiter Redis failure, `redis_down` applies at once for this many seconds, then one
+    # check probes Redis again.
     redis_circuit_reset: float = 1.0
+    # Counters kept by the in-memory limiter (about 1 KB each); past it the least recently used is
+    # forgotten.
     memory_max_keys: int = 100_000
 
 

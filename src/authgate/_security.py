@@ -1,5 +1,5 @@
-"""The two account-security rules that every credential-changing route goes through (DESIGN
-section 9), each written once here so that a new route cannot forget a piece of it:
+"""The two account-security rules that every credential-changing route goes through, each
+written once here so that a new route cannot forget a piece of it:
 
 - **Credential events.** Whatever changes who can sign in (password, email, factors, recovery codes,
   passkeys, provider identities, account recovery) ends, in one store transaction, every pending

@@ -1,4 +1,4 @@
-"""Session strategies (DESIGN section 4): opaque database sessions, or self-contained JWE cookies.
+"""Session strategies: opaque database sessions, or self-contained JWE cookies.
 
 Both answer the same four questions (start, authenticate, refresh, revoke), so the engine and the
 HTTP layer never branch on the strategy.
@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ._config import AuthConfig
 from ._errors import CredentialsSignin, InvalidRefreshToken, RefreshTokenReuse, SessionExpired, Unauthenticated
@@ -20,24 +20,12 @@ from ._models import AuthSession, RequestMeta, Session, SignInResult, Tokens, Us
 from ._tokens import hash_token, looks_like_token, new_token
 from .stores.base import Store
 
-__all__ = ["DatabaseSessions", "JWTSessions", "SessionStrategy"]
+__all__ = ["DatabaseSessions", "JWTSessions"]
 
 logger = logging.getLogger("authgate")
 
 Audit = Callable[..., Awaitable[None]]
 _MAX_USER_AGENT = 512
-
-
-class SessionStrategy(Protocol):
-    name: Literal["database", "jwt"]
-
-    async def start(self, user: User, meta: RequestMeta | None) -> SignInResult: ...
-
-    async def authenticate(self, token: str | None) -> AuthSession: ...
-
-    async def refresh(self, refresh_token: str | None) -> SignInResult: ...
-
-    async def revoke(self, *, access_token: str | None, refresh_token: str | None) -> Session | None: ...
 
 
 class DatabaseSessions:

@@ -1,4 +1,4 @@
-"""Opaque tokens: 256 bits from `secrets`, stored only as SHA-256, compared in constant time.
+"""Opaque tokens: 256 bits from `secrets`, stored only as SHA-256 and looked up by that hash.
 
 SHA-256 without a salt is right here (unlike passwords): the input already has 256 bits of entropy,
 so the hash only has to be one-way, and it must be deterministic for the indexed lookup.
@@ -7,11 +7,10 @@ so the hash only has to be one-way, and it must be deterministic for the indexed
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 
-__all__ = ["constant_time_equals", "hash_token", "looks_like_token", "new_token"]
+__all__ = ["hash_token", "looks_like_token", "new_token"]
 
 # Tokens we issue are 43 urlsafe-base64 characters. AuthInGo databases taken over by
 # `authgate migrate` may hold other opaque formats, so accept any short printable token-ish
@@ -32,8 +31,3 @@ def hash_token(token: str) -> str:
 def looks_like_token(value: str | None) -> bool:
     """True when `value` could be a token we issued; a cheap filter before touching the store."""
     return value is not None and _TOKEN_SHAPE.fullmatch(value) is not None
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    """Compare two secrets without leaking where they differ."""
-    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -3,7 +3,8 @@
 Paths are relative to the base path, which is the document's server URL. Every status a route can
 answer is listed with its body; error bodies name the kinds that status can carry, taken from the
 error classes themselves, so a new kind shows up here without an edit. A test compares the paths
-with the app's route tables, so a new route without documentation fails the build.
+with the app's route tables, so a new route without documentation fails the build. The route table
+of docs/routes.md is generated from this document (`python -m authgate._docs`).
 """
 
 from __future__ import annotations
@@ -208,8 +209,12 @@ def _op(
     params: list[Schema] | None = None,
     security: list[dict[str, list[str]]] | None = None,
     body_required: bool = True,
+    description: str = "",
 ) -> Schema:
+    """One operation. `summary` and `description` are also the route's row in docs/routes.md."""
     operation: Schema = {"summary": summary, "responses": {str(status): ok[status] for status in sorted(ok)}}
+    if description:
+        operation["description"] = description
     for status in sorted(set(errors)):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/{_STATUS_NAMES[status]}"}
     if params:
@@ -262,7 +267,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
     user = _ok(_object({"user": _ref("User")}))
     success = _ok(_object({"success": _TRUE}))
     code = _object({"code": _text(16)})
-    # Step-up (DESIGN section 9): a route that adds or removes a credential takes the password or a
+    # Step-up: a route that adds or removes a credential takes the password or a
     # TOTP code with the request, or passes without one inside `reauth_window` of a (re-)sign-in.
     nullable_password = {"type": ["string", "null"], "maxLength": max_password}
     nullable_code = {"type": ["string", "null"], "maxLength": 16}
@@ -294,6 +299,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     {"email": _text(320, format="email"), "password": new_password},
                     {"name": {"type": ["string", "null"], "maxLength": 255}, "transport": _TRANSPORT},
                 ),
+                description=(
+                    'With `sign_up_conflict="email"` every address gets the same 200 `{success, '
+                    "verification_required}`; otherwise a taken address is 409 `EmailInUse`."
+                ),
             )
         },
         "/sign-in": {
@@ -303,6 +312,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 sign_in_errors,
                 params=[_CLIENT],
                 body=_ref("EmailPassword"),
+                description=(
+                    "A user with a second factor gets `{mfa_required, challenge, expires_in, methods}` and no "
+                    "cookie; an unverified address is 403 `AccessDenied` when verification is required. Unknown"
+                    " email and wrong password give the same 401 `CredentialsSignin`."
+                ),
             )
         },
         "/session": {
@@ -318,6 +332,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 },
                 (401, 503),
                 security=[*_SIGNED_IN_SECURITY, {}],
+                description=(
+                    "`expires` equals `session.expires_at` (Auth.js's field); the JWT strategy re-issues its "
+                    "cookie after `update_age`. Signed out: 401 `Unauthenticated` or `SessionExpired`, or with "
+                    "`AuthJSOptions` 200 `{}` (version 4) / `null` (version 5)."
+                ),
             )
         },
         "/refresh": {
@@ -327,6 +346,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (401, 403, 503),
                 params=[_CLIENT],
                 security=[{"refreshCookie": []}, {}],
+                description=(
+                    "Inside the grace window a second refresh with the just-rotated token gets 200 without new "
+                    "cookies; an older token is 401 `RefreshTokenReuse` and revokes the session (cookies "
+                    "cleared)."
+                ),
             )
         },
         "/sign-out": {
@@ -353,6 +377,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 {200: _ok(_ref("BearerTokens"))},
                 (400, 401, 409, 413, 415, 503),
                 body=_object({"refresh_token": _text(512)}),
+                description="401 as /refresh; 409 `RefreshInProgress` inside the grace window.",
             )
         },
         "/sessions": {
@@ -361,6 +386,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 {200: _ok(_object({"sessions": {"type": "array", "items": _ref("SessionInfo")}}))},
                 (400, *_SIGNED_IN),
                 **signed_in_op,
+                description="400 with the JWT strategy (no session list).",
             ),
             "delete": _op(
                 "Revoke one session (?id=) or all others (?all=others)",
@@ -368,10 +394,15 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (400, *_SIGNED_IN),
                 security=_SIGNED_IN_SECURITY,
                 params=[_CLIENT, _query("id", _text(128)), _query("all", {"type": "string", "enum": ["others"]})],
+                description="A session that is not yours counts 0.",
             ),
         },
         "/csrf": {
-            "get": _op("A CSRF token for HTML form posts", {200: _ok(_object({"csrfToken": _STRING}), cookies=True)})
+            "get": _op(
+                "A CSRF token for HTML form posts",
+                {200: _ok(_object({"csrfToken": _STRING}), cookies=True)},
+                description="Sets the signed `authgate_csrf` cookie that a form's `csrfToken` must match.",
+            )
         },
         "/providers": {"get": _op("Public provider metadata", {200: providers})},
         "/signin": {
@@ -385,6 +416,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 {302: _REDIRECT},
                 (400, 404),
                 params=[_query("callbackUrl", _STRING)],
+                description="Sets the `authgate_oauth` checks cookie.",
             ),
             "post": _op(
                 "Start a provider sign-in from a form or script; `link=true` links it to the signed-in user",
@@ -393,6 +425,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 params=[_CLIENT_OPTIONAL, return_redirect, _query("callbackUrl", _STRING)],
                 body=_object({}, {"callbackUrl": _STRING, "link": {"type": ["boolean", "string"]}}),
                 form=_object({}, {**authjs_form, "link": _STRING}),
+                description=(
+                    "A form with `csrfToken`, or JSON with the client header; a form with `json=true` or the "
+                    "header `X-Auth-Return-Redirect: 1` gets 200 `{url}` instead of the 302."
+                ),
             ),
         },
         "/signin/passkey": {
@@ -411,6 +447,12 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 params=[_CLIENT_OPTIONAL, return_redirect],
                 body=_object({"email": _text(320)}, {"callbackUrl": _text(2048)}),
                 form=_object({"email": _text(320)}, authjs_form),
+                description=(
+                    "JSON: 200 `{success}`; form: 302 (or `{url}`) to "
+                    "`/verify-request?provider=email&type=email`. The lookup, the token and the email happen "
+                    "after the answer, which is the same in the same time for every address and during a mail "
+                    "outage. 429 per IP, then per address."
+                ),
             )
         },
         "/verify-request": {
@@ -425,6 +467,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     {302: _REDIRECT},
                     (404,),
                     params=[_query("token", _STRING), _query("email", _STRING)],
+                    description="Mail scanners open links. A bad link redirects to the error page.",
                 ),
                 "responses": {
                     "200": {
@@ -449,6 +492,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     params=[_CLIENT_OPTIONAL, return_redirect],
                     body=_object({"token": _text(256), "email": _text(320)}),
                     form=_object({"token": _text(256), "email": _text(320)}, authjs_form),
+                    description=(
+                        "Form: 302 (or `{url}`) to the `callbackUrl` given when asking, with cookies; a user with a"
+                        " second factor gets `callbackUrl#mfa_challenge=...&methods=...`. JSON: as /sign-in. A bad "
+                        "link: form 302 to `/error?error=Verification`, JSON 400 `Verification`."
+                    ),
                 ),
                 400,
                 429,
@@ -461,6 +509,12 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 {302: _REDIRECT},
                 (404,),
                 params=[_query(name, _STRING) for name in ("code", "state", "error", "iss")],
+                description=(
+                    "302 to `callbackUrl` with the session cookies; a user with a second factor (or under "
+                    "`MFAOptions(required=True)`) gets `callbackUrl#mfa_challenge=...&methods=...` and no "
+                    "cookie, then answers POST /mfa/verify. Failures: 302 to "
+                    "`/error?error=InvalidCheck|OAuthCallbackError|AccessDenied|OAuthAccountNotLinked`."
+                ),
             ),
         },
         "/callback/credentials": {
@@ -479,6 +533,12 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     form=_object(
                         {"email": _text(320), "password": _text(config.passwords.max_length), "csrfToken": _STRING},
                         {"callbackUrl": _STRING, "json": _STRING, "redirect": _STRING},
+                    ),
+                    description=(
+                        "The Auth.js form: `email`, `password`, `csrfToken`, `callbackUrl`, `json=true` (v4) or the"
+                        " header `X-Auth-Return-Redirect: 1` (v5). A failure is `/error?error=CredentialsSignin` "
+                        "(or `RateLimited`) as a 302, or as `{url}` with 401/429 (`json=true`) or with 200 (v5 "
+                        "header, as @auth/core answers)."
                     ),
                 ),
                 401,
@@ -504,18 +564,28 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 security=[*_SIGNED_IN_SECURITY, {}],
                 body=_object({}, {"callbackUrl": _STRING}),
                 form=_object({"csrfToken": _STRING}, {"callbackUrl": _STRING, "json": _STRING}),
+                description="Clears both cookies.",
             )
         },
         "/error": {
             "get": {
-                **_op("The error page of provider flows", {}, params=[_query("error", _STRING)]),
+                **_op(
+                    "The error page of provider flows",
+                    {},
+                    params=[_query("error", _STRING)],
+                    description="Answers 400 `{error, kind}` for the known kinds only.",
+                ),
                 "responses": {"400": _ok(_ref("Error"), "The error, by kind")},
             }
         },
         "/openapi.json": {"get": _op("This document", {200: _ok({"type": "object"})})},
         "/_log": {
             "post": {
-                **_op("The Auth.js v4 client's error reports: accepted and dropped with AuthJSOptions", {}),
+                **_op(
+                    "The Auth.js v4 client's error reports: accepted and dropped with AuthJSOptions",
+                    {},
+                    description="404 without `AuthJSOptions`.",
+                ),
                 "responses": {
                     "200": _ok(_object({})),
                     "404": {"$ref": "#/components/responses/NotFound"},
@@ -551,6 +621,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     {"challenge": _text(256), "code": _text(64)},
                     {"trust_device": _BOOL, "transport": _TRANSPORT},
                 ),
+                description=(
+                    "`trust_device` sets `authgate_trusted_device` (`trusted_device_lifetime`, 90 days). A "
+                    "wrong, used or expired code, or the 6th try, is 400 `Verification`."
+                ),
             )
         },
         "/mfa/totp/enroll": {
@@ -560,6 +634,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 **step_up_body,
                 **signed_in_op,
+                description="400 when TOTP is already on.",
             )
         },
         "/mfa/totp/confirm": {
@@ -569,6 +644,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 body=code,
                 **signed_in_op,
+                description="10 recovery codes, shown once.",
             )
         },
         "/mfa/totp/disable": {
@@ -578,6 +654,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 body=_object({}, proof),
                 **signed_in_op,
+                description="Always needs the proof, even inside `reauth_window`; a credential event.",
             )
         },
         "/mfa/recovery-codes": {
@@ -587,6 +664,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 body=_object({}, proof),
                 **signed_in_op,
+                description="Always needs the proof, even inside `reauth_window`; a credential event.",
             )
         },
         "/mfa/email/enable": {
@@ -596,6 +674,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 **step_up_body,
                 **signed_in_op,
+                description="A credential event; 400 when the address is not verified or there is no `email_sender`.",
             )
         },
         "/mfa/email/disable": {
@@ -605,11 +684,15 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 **step_up_body,
                 **signed_in_op,
+                description="A credential event.",
             )
         },
         "/verify-email": {
             "get": _op(
-                "Emailed verification link: verify, then redirect to the app", {302: _REDIRECT}, params=token_query
+                "Emailed verification link: verify, then redirect to the app",
+                {302: _REDIRECT},
+                params=token_query,
+                description="Redirects to the app with `?email_verified=1` or `?error=Verification`.",
             ),
             "post": _op(
                 "Verify the email address with the emailed token",
@@ -628,6 +711,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 body=_object({}, {"email": {"type": ["string", "null"], "maxLength": 320}}),
                 body_required=False,
                 **signed_in_op,
+                description="Signed in: no body. The link opens GET /verify-email. 429 after 3 an hour.",
             )
         },
         "/forgot-password": {
@@ -637,6 +721,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_BODY, 429),
                 params=[_CLIENT],
                 body=_object({"email": _text(320, format="email")}),
+                description=(
+                    "The reset link (`reset_lifetime`, 30 minutes) goes out in the background. Counted per IP, "
+                    "then per address."
+                ),
             )
         },
         "/reset-password": {
@@ -646,6 +734,11 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 _BODY,
                 params=[_CLIENT],
                 body=_object({"token": _text(256), "password": new_password}),
+                description=(
+                    "A credential event: every session and pending link ends; passkeys and provider identities "
+                    "are removed; an unverified address becomes verified and its factors are removed (account "
+                    "recovery)."
+                ),
             )
         },
         "/change-password": {
@@ -655,6 +748,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 _SIGNED_IN_BODY,
                 body=_object({"current_password": _text(max_password), "new_password": new_password}),
                 **signed_in_op,
+                description="A credential event: every other session ends.",
             )
         },
         "/change-email": {
@@ -665,6 +759,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 409, 429),
                 body=_object({"email": _text(320, format="email")}, proof),
                 **signed_in_op,
+                description=(
+                    "Nothing changes until the link is followed; then the old address is told and it is a "
+                    "credential event. 409 `EmailInUse` except in quiet mode."
+                ),
             )
         },
         "/change-email/verify": {
@@ -686,6 +784,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 **step_up_body,
                 **signed_in_op,
+                description="Sessions, accounts, factors and passkeys are removed.",
             )
         },
         "/passkey/register/options": {
@@ -695,6 +794,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 **step_up_body,
                 **signed_in_op,
+                description="User verification is required.",
             )
         },
         "/passkey/register/verify": {
@@ -704,6 +804,10 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 409),
                 body=_object(passkey_credential, {"name": {"type": ["string", "null"], "maxLength": 255}}),
                 **signed_in_op,
+                description=(
+                    "Inside the step-up window; a credential event. 409 `PasskeyInUse` for a credential already"
+                    " registered."
+                ),
             )
         },
         "/passkeys": {
@@ -720,6 +824,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 security=_SIGNED_IN_SECURITY,
                 params=[_CLIENT, *passkey_id],
                 body=_object({"name": _text(255)}),
+                description="404 for a passkey that is not yours.",
             ),
             "delete": _op(
                 "Delete a passkey (step-up)",
@@ -728,6 +833,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 security=_SIGNED_IN_SECURITY,
                 params=[_CLIENT, *passkey_id],
                 **step_up_body,
+                description="A credential event; 404 for a passkey that is not yours.",
             ),
         },
         "/reauthenticate": {
@@ -738,13 +844,26 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                 (*_SIGNED_IN_BODY, 429),
                 body=_object({}, proof),
                 **signed_in_op,
+                description=(
+                    "The JWT strategy re-issues its cookie. 429 counts per user, so strangers cannot fill it."
+                ),
             )
         },
         "/accounts": {
             "get": _op(
                 "List the provider identities linked to the user",
-                {200: _ok(_object({"accounts": {"type": "array", "items": _object(
-                    {"provider": _STRING, "account_id": _STRING})}}))},
+                {
+                    200: _ok(
+                        _object(
+                            {
+                                "accounts": {
+                                    "type": "array",
+                                    "items": _object({"provider": _STRING, "account_id": _STRING}),
+                                }
+                            }
+                        )
+                    )
+                },
                 _SIGNED_IN,
                 **signed_in_op,
             ),
@@ -759,6 +878,7 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
                     _query("id", _text(255, min_length=1), required=True),
                 ],
                 **step_up_body,
+                description="A credential event.",
             ),
         },
     }

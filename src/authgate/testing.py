@@ -3,6 +3,9 @@
 `StoreContract` is the one suite every storage adapter passes. Subclass it in a `Test*` class and
 provide an async fixture `store` that yields an opened, empty store:
 
+    from authgate.stores import Store  # and User, Session, ...: the records a store keeps
+    from authgate.testing import StoreContract
+
     class TestMyStore(StoreContract):
         @pytest.fixture
         async def store(self) -> AsyncIterator[Store]:
@@ -27,8 +30,7 @@ from typing import Any
 import pytest
 
 from ._errors import AccountInUse, EmailInUse, PasskeyInUse
-from ._models import Account, Authenticator, AuthEvent, MFAFactor, Session, User, VerificationToken
-from .stores.base import Store
+from .stores import Account, Authenticator, AuthEvent, MFAFactor, Session, Store, User, VerificationToken
 
 __all__ = ["StoreContract", "hash_token"]
 

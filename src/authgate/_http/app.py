@@ -1,4 +1,4 @@
-"""The auth routes (DESIGN section 3) as one pure-ASGI app, mounted at the base path.
+"""The auth routes (docs/routes.md) as one pure-ASGI app, mounted at the base path.
 
 Every state-changing route runs the cross-site checks, then reads the body (size, type, JSON),
 and only then calls the engine, so a refused request never reaches the store.

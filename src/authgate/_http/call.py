@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from .._config import AuthConfig
-from .._errors import InvalidRequest
 from .._models import RequestMeta
 from .credentials import Credentials, own_origin
-from .parsing import Receive
+from .parsing import Receive, parse_urlencoded
 
 __all__ = ["Call"]
 
@@ -55,17 +53,7 @@ class Call:
 
     def query(self) -> dict[str, str]:
         """Query parameters; a repeated key is refused rather than guessed at."""
-        try:
-            raw = self.scope.get("query_string", b"").decode("ascii")
-            pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=32)
-        except (UnicodeDecodeError, ValueError):
-            raise InvalidRequest("query string is malformed") from None
-        result: dict[str, str] = {}
-        for key, value in pairs:
-            if key in result:
-                raise InvalidRequest(f"{key}: given twice", field=key)
-            result[key] = value
-        return result
+        return parse_urlencoded(self.scope.get("query_string", b""), encoding="ascii", what="query string")
 
     def origin(self) -> str:
         """The app's own origin (base_url, else what this request was addressed to)."""

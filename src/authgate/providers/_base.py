@@ -5,7 +5,7 @@ secrets or tokens)."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -106,10 +106,40 @@ class HTTPProvider:
     """Owns (or borrows) the httpx client and turns every transport or protocol failure into a
     ProviderError whose message names the step, never a secret, code or token."""
 
-    def __init__(self, http: httpx.AsyncClient | None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient | None,
+        *,
+        label: str,
+        id: str,
+        name: str,
+        client_id: str,
+        client_secret: str,
+        scopes: Sequence[str],
+        trusted_for_linking: bool,
+    ) -> None:
         self._httpx = require("oauth")  # at construction, so a missing extra stops start-up
         self._http = http
         self._owns_http = http is None
+        if not client_id or not client_secret:
+            raise Configuration(f"{label} {id!r}: client_id and client_secret are required")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.id = id
+        self.name = name
+        self.scopes = tuple(scopes)
+        self.trusted_for_linking = trusted_for_linking
+
+    def authorization_params(self, *, redirect_uri: str, state: str, code_challenge: str) -> dict[str, str]:
+        """The authorization request's parameters every provider sends: client, scopes, state, PKCE S256."""
+        return {
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.scopes),
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
 
     @property
     def http(self) -> httpx.AsyncClient:

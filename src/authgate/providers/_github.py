@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import Configuration
 from ._base import HTTPProvider, Profile, access_token_from, callback_error, require_secure_url, str_or_none, with_query
 
 if TYPE_CHECKING:
@@ -39,15 +38,10 @@ class GitHub(HTTPProvider):
         token_url: str = "https://github.com/login/oauth/access_token",  # noqa: S107 (a URL, not a secret)
         api_url: str = "https://api.github.com",
     ) -> None:
-        super().__init__(http)
-        if not client_id or not client_secret:
-            raise Configuration(f"GitHub provider {id!r}: client_id and client_secret are required")
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.id = id
-        self.name = name
-        self.scopes = tuple(scopes)
-        self.trusted_for_linking = trusted_for_linking
+        super().__init__(
+            http, label="GitHub provider", id=id, name=name, client_id=client_id, client_secret=client_secret,
+            scopes=scopes, trusted_for_linking=trusted_for_linking,
+        )  # fmt: skip
         self.authorize_url = require_secure_url(authorize_url, "GitHub authorize_url")
         self.token_url = require_secure_url(token_url, "GitHub token_url")
         self.api_url = require_secure_url(api_url, "GitHub api_url").rstrip("/")
@@ -57,14 +51,7 @@ class GitHub(HTTPProvider):
 
     async def authorization_url(self, *, redirect_uri: str, state: str, code_challenge: str, nonce: str | None) -> str:
         """GitHub's authorize page with PKCE S256 and state (GitHub has no nonce: it issues no ID token)."""
-        params = {
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(self.scopes),
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-        }
+        params = self.authorization_params(redirect_uri=redirect_uri, state=state, code_challenge=code_challenge)
         return with_query(self.authorize_url, params)
 
     async def complete(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str | None) -> Profile:

@@ -61,20 +61,15 @@ class OIDC(HTTPProvider):
         leeway: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(http)
+        super().__init__(
+            http, label="OIDC provider", id=id, name=name, client_id=client_id, client_secret=client_secret,
+            scopes=scopes, trusted_for_linking=trusted_for_linking,
+        )  # fmt: skip
         if "openid" not in scopes:
             raise Configuration(f"OIDC provider {id!r}: scopes must include 'openid'")
         if not 0 <= leeway <= MAX_LEEWAY:
             raise Configuration(f"OIDC provider {id!r}: leeway must be 0..{MAX_LEEWAY} seconds")
-        if not client_id or not client_secret:
-            raise Configuration(f"OIDC provider {id!r}: client_id and client_secret are required")
         self.issuer = require_secure_url(issuer, f"OIDC provider {id!r} issuer")
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.id = id
-        self.name = name
-        self.scopes = tuple(scopes)
-        self.trusted_for_linking = trusted_for_linking
         self._auth_method = token_endpoint_auth_method
         self._userinfo = userinfo
         self._algorithms = tuple(algorithms)
@@ -124,12 +119,7 @@ class OIDC(HTTPProvider):
         self._token_auth_method(metadata)  # unusable: fail now, before the user signs in at the provider
         params = {
             "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": " ".join(self.scopes),
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
+            **self.authorization_params(redirect_uri=redirect_uri, state=state, code_challenge=code_challenge),
             "nonce": nonce,
         }
         return with_query(_endpoint(metadata, "authorization_endpoint"), params)

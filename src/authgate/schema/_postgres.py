@@ -1,6 +1,6 @@
 """PostgreSQL schema: numbered migrations and the full current schema as one text.
 
-Migration 1 starts from AuthInGo's tables exactly as its adapter creates them (seed 004) and then
+Migration 1 starts from AuthInGo's tables exactly as its adapter creates them and then
 upgrades them. A fresh database and an AuthInGo database therefore go through the same ALTERs and
 end identical; `CREATE ... IF NOT EXISTS` makes the first half a no-op when AuthInGo was there.
 """

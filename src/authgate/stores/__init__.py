@@ -1,5 +1,9 @@
 """Storage adapters. Every one implements `Store` and passes `authgate.testing.StoreContract`.
 
+A store of your own implements `Store` with the record types exported here (`User`, `Session`,
+`Account`, `AuthEvent`, `VerificationToken`, `MFAFactor`, `Authenticator`, `RetiredRefresh`,
+`StoredCredentials`); it is done when a subclass of `StoreContract` passes.
+
 `PostgresStore` needs asyncpg (the `postgres` extra) and `RedisStore` needs redis-py (the `redis`
 extra), so each is imported on first use and `import authgate.stores` works without them.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import Configuration
+from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from .base import Store, StoredCredentials
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
@@ -17,7 +22,23 @@ if TYPE_CHECKING:
     from .postgres import PostgresStore
     from .redis import RedisStore
 
-__all__ = ["MemoryStore", "PostgresStore", "RedisStore", "SQLiteStore", "Store", "StoredCredentials", "store_from_url"]
+__all__ = [
+    "Account",
+    "AuthEvent",
+    "Authenticator",
+    "MFAFactor",
+    "MemoryStore",
+    "PostgresStore",
+    "RedisStore",
+    "RetiredRefresh",
+    "SQLiteStore",
+    "Session",
+    "Store",
+    "StoredCredentials",
+    "User",
+    "VerificationToken",
+    "store_from_url",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -482,15 +482,25 @@ class PostgresStore:
 
     def __init__(
         self,
+        # "postgresql://...": the store creates its pool in open() and closes it in close().
         url: str | None = None,
         *,
+        # An asyncpg pool of yours instead of a URL: used, never closed.
         pool: Pool | None = None,
+        # Postgres schema for authgate's tables (search_path of an owned pool; created when missing).
         schema: str | None = None,
+        # open() creates or migrates the tables; False: open() fails unless the schema is current.
         apply_schema: bool = True,
+        # Seconds for one statement (pools the store owns; on your own `pool=`, set it there).
         command_timeout: float = 5.0,
+        # Seconds for opening one connection (asyncpg's own default is 60).
         connect_timeout: float = 5.0,
+        # Seconds for getting a pooled connection: waiting for a free one or opening one. A store call
+        # on a hung server answers 503 within acquire_timeout + command_timeout.
         acquire_timeout: float = 2.0,
+        # Connections an owned pool keeps open.
         min_size: int = 2,
+        # Most connections an owned pool opens.
         max_size: int = 10,
     ) -> None:
         if (url is None) == (pool is None):

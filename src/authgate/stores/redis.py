@@ -188,18 +188,33 @@ class RedisStore:
 
     def __init__(
         self,
+        # The store that holds the data (PostgresStore, SQLiteStore, ...); every write goes there first.
         primary: Store,
+        # "redis://host:port/db" (or "rediss://"); standalone Redis, not Cluster.
         redis_url: str,
         *,
+        # Namespace of every key and of the invalidation channel: one per application sharing a Redis.
         key_prefix: str = "authgate",
+        # Also cache session checks in process, for at most local_ttl seconds.
         local_cache: bool = False,
+        # Seconds a session check may be answered from the in-process cache (the revocation bound).
         local_ttl: float = 2.0,
+        # Size of the in-process cache (least recently used evicted).
         local_max_entries: int = 10_000,
+        # Seconds for connecting to Redis and each reply; never retried.
         redis_timeout: float = 0.5,
+        # The longest any cache entry (Redis or in process) is served after the lookup that filled it:
+        # the revocation bound when Redis or the revoking instance fails.
         cache_ttl: float = 30.0,
+        # Redis calls at once per process (pool size; one more connection for the invalidation channel).
         max_connections: int = 50,
+        # Seconds waiting for one of those connections; past it the check reads the primary store (a
+        # busy process is not an outage).
         pool_timeout: float = 1.0,
+        # After a Redis failure, Redis is skipped for this many seconds, then one call probes it: an
+        # outage costs one redis_timeout, not one per request.
         circuit_reset: float = 1.0,
+        # Current time for cache expiry; tests inject their own.
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if not key_prefix or any(c.isspace() for c in key_prefix):

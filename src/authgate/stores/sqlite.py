@@ -16,11 +16,11 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
-from .._errors import AccountInUse, EmailInUse, PasskeyInUse, ServiceUnavailable
+from .._errors import AccountInUse, AuthError, EmailInUse, PasskeyInUse, ServiceUnavailable
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from ..schema._migration import VERSION_TABLE
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
@@ -124,6 +124,18 @@ def _dt(value: str | None) -> datetime | None:
 
 def _req_dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+@contextmanager
+def _conflict(error: type[AuthError], *, on: Literal["email", "primary_key"]) -> Iterator[None]:
+    """The unique constraint a write may hit becomes `error`: the user's email (`users.email_key`,
+    or the exact-email constraint) or the table's primary key (a linked account, a passkey)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "users.email" in str(exc) if on == "email" else exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+            raise error() from None
+        raise
 
 
 @contextmanager
@@ -276,7 +288,14 @@ class SQLiteStore:
     `open()` creates or migrates the tables.
     """
 
-    def __init__(self, url_or_path: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        # "sqlite:///relative.db", "sqlite:////absolute.db", "sqlite:///:memory:" or a plain path.
+        url_or_path: str | os.PathLike[str],
+        *,
+        # Seconds a statement waits for another connection's write lock before failing (503).
+        busy_timeout: float = 5.0,
+    ) -> None:
         self._path = _path_from(url_or_path)
         self._busy_timeout = busy_timeout
         self._writer: aiosqlite.Connection | None = None
@@ -357,6 +376,17 @@ class SQLiteStore:
                     raise
                 await conn.execute("COMMIT")
 
+    async def _execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> int:
+        """One write statement on the writer connection; the number of rows it changed."""
+        async with self._write() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    async def _write_fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """One write statement with RETURNING, on the writer connection; its rows."""
+        async with self._write() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
     async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self._reader is not None:
             with _unavailable():
@@ -370,27 +400,22 @@ class SQLiteStore:
         return rows[0] if rows else None
 
     async def create_user(self, user: User, *, email_key: str, password_hash: str | None) -> None:
-        async with self._write() as conn:
-            try:
-                await conn.execute(
-                    "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, image, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        user.id,
-                        user.email,
-                        email_key,
-                        user.name,
-                        password_hash,
-                        int(user.email_verified),
-                        user.image,
-                        _ts(user.created_at),
-                        _ts(user.updated_at),
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                if "users.email" in str(exc):  # users.email_key, or the exact-email constraint
-                    raise EmailInUse() from None
-                raise
+        with _conflict(EmailInUse, on="email"):
+            await self._execute(
+                "INSERT INTO users (id, email, email_key, name, password_hash, email_verified, image, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.email,
+                    email_key,
+                    user.name,
+                    password_hash,
+                    int(user.email_verified),
+                    user.image,
+                    _ts(user.created_at),
+                    _ts(user.updated_at),
+                ),
+            )
 
     async def get_credentials(self, email_key: str) -> StoredCredentials | None:
         row = await self._fetchone(
@@ -406,34 +431,32 @@ class SQLiteStore:
         return None if row is None else _user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str | None, *, now: datetime) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", (password_hash, _ts(now), user_id)
-            )
+        await self._execute(
+            "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?", (password_hash, _ts(now), user_id)
+        )
 
     async def create_session(
         self, session: Session, *, token_hash: str, refresh_hash: str, credential_version: int | None = None
     ) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                _CREATE_SESSION_SQL,
-                (
-                    session.id,
-                    token_hash,
-                    refresh_hash,
-                    _ts(session.expires_at),
-                    _ts(session.refresh_expires_at),
-                    _ts(session.created_at),
-                    None if session.last_used_at is None else _ts(session.last_used_at),
-                    session.ip,
-                    session.user_agent,
-                    None if session.auth_time is None else _ts(session.auth_time),
-                    session.user_id,
-                    credential_version,
-                    credential_version,
-                ),
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            _CREATE_SESSION_SQL,
+            (
+                session.id,
+                token_hash,
+                refresh_hash,
+                _ts(session.expires_at),
+                _ts(session.refresh_expires_at),
+                _ts(session.created_at),
+                None if session.last_used_at is None else _ts(session.last_used_at),
+                session.ip,
+                session.user_agent,
+                None if session.auth_time is None else _ts(session.auth_time),
+                session.user_id,
+                credential_version,
+                credential_version,
+            ),
+        )
+        return changed > 0
 
     async def _joined(self, sql: str, value: str) -> tuple[Session, User] | None:
         row = await self._fetchone(sql, (value,))
@@ -500,9 +523,7 @@ class SQLiteStore:
         return None if row is None else RetiredRefresh(row[0], _req_dt(row[1]))
 
     async def set_session_auth_time(self, session_id: str, auth_time: datetime) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute("UPDATE sessions SET auth_time = ? WHERE id = ?", (_ts(auth_time), session_id))
-            return cursor.rowcount > 0
+        return await self._execute("UPDATE sessions SET auth_time = ? WHERE id = ?", (_ts(auth_time), session_id)) > 0
 
     async def record_credential_change(self, user_id: str, *, keep_session_id: str | None) -> int:
         async with self._write(transaction=True) as conn:
@@ -515,17 +536,13 @@ class SQLiteStore:
             return cursor.rowcount
 
     async def delete_session(self, session_id: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            return cursor.rowcount > 0
+        return await self._execute("DELETE FROM sessions WHERE id = ?", (session_id,)) > 0
 
     async def delete_user_sessions(self, user_id: str, *, except_session_id: str | None = None) -> int:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)",
-                (user_id, except_session_id, except_session_id),
-            )
-            return cursor.rowcount
+        return await self._execute(
+            "DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)",
+            (user_id, except_session_id, except_session_id),
+        )
 
     async def list_user_sessions(self, user_id: str) -> list[Session]:
         rows = await self._fetch(
@@ -536,61 +553,46 @@ class SQLiteStore:
         return [_session(row) for row in rows]
 
     async def delete_expired_sessions(self, *, now: datetime, limit: int) -> int:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE refresh_expires_at < ? LIMIT ?)",
-                (_ts(now), limit),
-            )
-            return cursor.rowcount
+        return await self._execute(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE refresh_expires_at < ? LIMIT ?)",
+            (_ts(now), limit),
+        )
 
     async def update_user(self, user: User, *, email_key: str | None = None) -> None:
-        async with self._write() as conn:
-            try:
-                await conn.execute(
-                    "UPDATE users SET email = ?, email_key = COALESCE(?, email_key), name = ?, image = ?,"
-                    " email_verified = ?, updated_at = ? WHERE id = ?",
-                    (
-                        user.email,
-                        email_key,
-                        user.name,
-                        user.image,
-                        int(user.email_verified),
-                        _ts(user.updated_at),
-                        user.id,
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                if "users.email" in str(exc):  # users.email_key, or the exact-email constraint
-                    raise EmailInUse() from None
-                raise
+        with _conflict(EmailInUse, on="email"):
+            await self._execute(
+                "UPDATE users SET email = ?, email_key = COALESCE(?, email_key), name = ?, image = ?,"
+                " email_verified = ?, updated_at = ? WHERE id = ?",
+                (
+                    user.email,
+                    email_key,
+                    user.name,
+                    user.image,
+                    int(user.email_verified),
+                    _ts(user.updated_at),
+                    user.id,
+                ),
+            )
 
     async def delete_user(self, user_id: str) -> bool:
         # One statement, so one implicit transaction: foreign_keys=ON (set on every connection)
         # cascades to sessions, their retired refresh hashes, the linked accounts, verification
         # tokens, MFA factors, recovery codes and passkeys.
-        async with self._write() as conn:
-            cursor = await conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-            return cursor.rowcount > 0
+        return await self._execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
     async def link_account(self, account: Account) -> None:
-        async with self._write() as conn:
-            try:
-                await conn.execute(
-                    "INSERT INTO accounts (user_id, provider, account_id, created_at) VALUES (?, ?, ?, ?)",
-                    (account.user_id, account.provider, account.account_id, _ts(account.created_at)),
-                )
-            except sqlite3.IntegrityError as exc:
-                if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-                    raise AccountInUse() from None
-                raise
+        with _conflict(AccountInUse, on="primary_key"):
+            await self._execute(
+                "INSERT INTO accounts (user_id, provider, account_id, created_at) VALUES (?, ?, ?, ?)",
+                (account.user_id, account.provider, account.account_id, _ts(account.created_at)),
+            )
 
     async def unlink_account(self, user_id: str, provider: str, account_id: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM accounts WHERE user_id = ? AND provider = ? AND account_id = ?",
-                (user_id, provider, account_id),
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "DELETE FROM accounts WHERE user_id = ? AND provider = ? AND account_id = ?",
+            (user_id, provider, account_id),
+        )
+        return changed > 0
 
     async def get_user_by_account(self, provider: str, account_id: str) -> User | None:
         row = await self._fetchone(
@@ -609,21 +611,20 @@ class SQLiteStore:
         return [_account(row) for row in rows]
 
     async def record_event(self, event: AuthEvent) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                "INSERT INTO auth_events (id, type, user_id, session_id, ip, user_agent, detail, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.id,
-                    event.type,
-                    event.user_id,
-                    event.session_id,
-                    event.ip,
-                    event.user_agent,
-                    None if event.detail is None else json.dumps(event.detail),
-                    _ts(event.created_at),
-                ),
-            )
+        await self._execute(
+            "INSERT INTO auth_events (id, type, user_id, session_id, ip, user_agent, detail, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id,
+                event.type,
+                event.user_id,
+                event.session_id,
+                event.ip,
+                event.user_agent,
+                None if event.detail is None else json.dumps(event.detail),
+                _ts(event.created_at),
+            ),
+        )
 
     async def list_events(self, *, user_id: str | None = None, limit: int = 100) -> list[AuthEvent]:
         if user_id is None:
@@ -637,59 +638,53 @@ class SQLiteStore:
     # they are atomic both within this process (the lock) and across processes (SQLite's write lock).
 
     async def create_verification(self, token: VerificationToken) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                _CREATE_VERIFICATION_SQL,
-                (
-                    token.token_hash,
-                    token.purpose,
-                    _ts(token.expires_at),
-                    _ts(token.created_at),
-                    token.user_id,
-                    None if token.data is None else json.dumps(token.data),
-                    token.attempts,
-                ),
-            )
+        await self._execute(
+            _CREATE_VERIFICATION_SQL,
+            (
+                token.token_hash,
+                token.purpose,
+                _ts(token.expires_at),
+                _ts(token.created_at),
+                token.user_id,
+                None if token.data is None else json.dumps(token.data),
+                token.attempts,
+            ),
+        )
 
     async def get_verification(self, token_hash: str) -> VerificationToken | None:
         row = await self._fetchone(_VERIFICATION_SQL, (token_hash,))
         return None if row is None else _verification(row)
 
     async def consume_verification(self, token_hash: str, purpose: str) -> VerificationToken | None:
-        async with self._write() as conn:
-            rows = await conn.execute_fetchall(_CONSUME_VERIFICATION_SQL, (token_hash, purpose))
+        rows = await self._write_fetch(_CONSUME_VERIFICATION_SQL, (token_hash, purpose))
         return next((_verification(row) for row in rows), None)
 
     async def count_verification_attempt(self, token_hash: str) -> int:
-        async with self._write() as conn:
-            rows = await conn.execute_fetchall(
-                "UPDATE verification_tokens SET attempts = attempts + 1 WHERE token_hash = ? RETURNING attempts",
-                (token_hash,),
-            )
+        rows = await self._write_fetch(
+            "UPDATE verification_tokens SET attempts = attempts + 1 WHERE token_hash = ? RETURNING attempts",
+            (token_hash,),
+        )
         return next((int(row[0]) for row in rows), 0)
 
     async def delete_verifications(self, user_id: str, purpose: str) -> int:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM verification_tokens WHERE user_id = ? AND purpose = ?", (user_id, purpose)
-            )
-            return cursor.rowcount
+        return await self._execute(
+            "DELETE FROM verification_tokens WHERE user_id = ? AND purpose = ?", (user_id, purpose)
+        )
 
     # -- MFA factors and recovery codes -----------------------------------------------------------
 
     async def save_mfa_factor(self, factor: MFAFactor) -> None:
-        async with self._write() as conn:
-            await conn.execute(
-                _SAVE_FACTOR_SQL,
-                (
-                    factor.user_id,
-                    factor.kind,
-                    int(factor.confirmed),
-                    _ts(factor.created_at),
-                    factor.secret,
-                    factor.last_used_step,
-                ),
-            )
+        await self._execute(
+            _SAVE_FACTOR_SQL,
+            (
+                factor.user_id,
+                factor.kind,
+                int(factor.confirmed),
+                _ts(factor.created_at),
+                factor.secret,
+                factor.last_used_step,
+            ),
+        )
 
     async def list_mfa_factors(self, user_id: str) -> list[MFAFactor]:
         rows = await self._fetch(
@@ -700,26 +695,22 @@ class SQLiteStore:
         return [_factor(row) for row in rows]
 
     async def delete_mfa_factor(self, user_id: str, kind: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute("DELETE FROM mfa_factors WHERE user_id = ? AND kind = ?", (user_id, kind))
-            return cursor.rowcount > 0
+        return await self._execute("DELETE FROM mfa_factors WHERE user_id = ? AND kind = ?", (user_id, kind)) > 0
 
     async def confirm_mfa_factor(self, user_id: str, kind: str, *, secret: str | None, step: int) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "UPDATE mfa_factors SET confirmed = 1, last_used_step = ?"
-                " WHERE user_id = ? AND kind = ? AND NOT confirmed AND secret IS ?",
-                (step, user_id, kind, secret),
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "UPDATE mfa_factors SET confirmed = 1, last_used_step = ?"
+            " WHERE user_id = ? AND kind = ? AND NOT confirmed AND secret IS ?",
+            (step, user_id, kind, secret),
+        )
+        return changed > 0
 
     async def advance_totp_step(self, user_id: str, step: int) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "UPDATE mfa_factors SET last_used_step = ? WHERE user_id = ? AND kind = 'totp' AND last_used_step < ?",
-                (step, user_id, step),
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "UPDATE mfa_factors SET last_used_step = ? WHERE user_id = ? AND kind = 'totp' AND last_used_step < ?",
+            (step, user_id, step),
+        )
+        return changed > 0
 
     async def replace_recovery_codes(self, user_id: str, code_hashes: list[str], *, now: datetime) -> None:
         async with self._write(transaction=True) as conn:
@@ -730,11 +721,10 @@ class SQLiteStore:
             )
 
     async def use_recovery_code(self, user_id: str, code_hash: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM recovery_codes WHERE user_id = ? AND code_hash = ?", (user_id, code_hash)
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "DELETE FROM recovery_codes WHERE user_id = ? AND code_hash = ?", (user_id, code_hash)
+        )
+        return changed > 0
 
     async def count_recovery_codes(self, user_id: str) -> int:
         row = await self._fetchone("SELECT count(*) FROM recovery_codes WHERE user_id = ?", (user_id,))
@@ -743,26 +733,21 @@ class SQLiteStore:
     # -- passkeys ---------------------------------------------------------------------------------
 
     async def add_authenticator(self, authenticator: Authenticator) -> None:
-        async with self._write() as conn:
-            try:
-                await conn.execute(
-                    _ADD_AUTHENTICATOR_SQL,
-                    (
-                        authenticator.credential_id,
-                        authenticator.user_id,
-                        authenticator.public_key,
-                        authenticator.sign_count,
-                        authenticator.name,
-                        _ts(authenticator.created_at),
-                        json.dumps(list(authenticator.transports)),
-                        int(authenticator.backed_up),
-                        None if authenticator.last_used_at is None else _ts(authenticator.last_used_at),
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-                    raise PasskeyInUse() from None
-                raise
+        with _conflict(PasskeyInUse, on="primary_key"):
+            await self._execute(
+                _ADD_AUTHENTICATOR_SQL,
+                (
+                    authenticator.credential_id,
+                    authenticator.user_id,
+                    authenticator.public_key,
+                    authenticator.sign_count,
+                    authenticator.name,
+                    _ts(authenticator.created_at),
+                    json.dumps(list(authenticator.transports)),
+                    int(authenticator.backed_up),
+                    None if authenticator.last_used_at is None else _ts(authenticator.last_used_at),
+                ),
+            )
 
     async def get_authenticator(self, credential_id: str) -> Authenticator | None:
         row = await self._fetchone(_AUTHENTICATOR_SQL, (credential_id,))
@@ -773,26 +758,23 @@ class SQLiteStore:
         return [_authenticator(row) for row in rows]
 
     async def update_authenticator_use(self, credential_id: str, *, sign_count: int, now: datetime) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                _AUTHENTICATOR_USE_SQL, {"count": sign_count, "now": _ts(now), "id": credential_id}
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            _AUTHENTICATOR_USE_SQL, {"count": sign_count, "now": _ts(now), "id": credential_id}
+        )
+        return changed > 0
 
     async def rename_authenticator(self, user_id: str, credential_id: str, name: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "UPDATE authenticators SET name = ? WHERE credential_id = ? AND user_id = ?",
-                (name, credential_id, user_id),
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "UPDATE authenticators SET name = ? WHERE credential_id = ? AND user_id = ?",
+            (name, credential_id, user_id),
+        )
+        return changed > 0
 
     async def delete_authenticator(self, user_id: str, credential_id: str) -> bool:
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                "DELETE FROM authenticators WHERE credential_id = ? AND user_id = ?", (credential_id, user_id)
-            )
-            return cursor.rowcount > 0
+        changed = await self._execute(
+            "DELETE FROM authenticators WHERE credential_id = ? AND user_id = ?", (credential_id, user_id)
+        )
+        return changed > 0
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"

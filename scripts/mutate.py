@@ -255,6 +255,9 @@ MUTANTS = (
     Mutant("verification: squatted address cannot be claimed", "_account.py",
            "        await self.deliver(unverified_account_message(user.email, await self._reset_link(user)))",
            "        await self.deliver(existing_account_message(user.email, self.app_url))", (QUIET,)),
+    Mutant("links: opening the email-change link changes the address", "_http/account_routes.py",
+           "            new_email = await self.auth.accounts.pending_email_change(token)",
+           "            new_email = (await self.auth.accounts.confirm_email_change(token)).email", (ACCOUNTS,)),
     # -- redirects -------------------------------------------------------------------------------
     Mutant("redirects: scheme-relative target accepted", "_redirects.py",
            '        if target.startswith("//") or decoded.startswith("//"):\n            return fallback',

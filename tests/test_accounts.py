@@ -400,3 +400,30 @@ def test_email_sender_without_a_configured_address_is_refused_at_start_up(smtp_s
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
     with pytest.raises(Configuration, match="base_url"):
         Auth(store=MemoryStore(), secret=SECRET, email_sender=sender)
+
+
+async def test_opening_the_email_change_link_changes_nothing_until_the_page_is_confirmed(
+    mail_client: httpx.AsyncClient, mail_auth: Auth, smtp_server: SMTPServer
+) -> None:
+    await sign_up(mail_client)
+    asked = await mail_client.post("/api/auth/change-email", json={"email": "ann@new.example", "password": PASSWORD},
+                                   headers=CLIENT)  # fmt: skip
+    assert asked.status_code == 200
+    await smtp_server.wait_for(1)
+    token = token_in(smtp_server.messages[0])
+    link = f"/api/auth/change-email/verify?token={token}"
+    async with client_for(mail_auth) as scanner:  # a mail scanner opens every link, twice
+        for _ in range(2):
+            page = await scanner.get(link)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert "ann@new.example" in page.text and 'id="confirm"' in page.text
+        assert await mail_auth.store.get_credentials("ann@new.example") is None  # nothing changed
+        # A form without the CSRF token from the page is refused; nothing changes either.
+        forged = await scanner.post("/api/auth/change-email/verify", data={"token": token})
+        assert forged.status_code == 403 and await mail_auth.store.get_credentials("ann@new.example") is None
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.text))
+        confirmed = await scanner.post("/api/auth/change-email/verify", data=fields, headers={"Origin": ORIGIN})
+    assert confirmed.status_code == 302 and confirmed.headers["location"].endswith("/?email_changed=1")
+    assert await mail_auth.store.get_credentials("ann@new.example") is not None
+    dead = await mail_client.get(link)
+    assert dead.status_code == 302 and dead.headers["location"].endswith("/?error=Verification")

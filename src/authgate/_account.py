@@ -292,6 +292,11 @@ class AccountFlows:
         else:
             await send()
 
+    async def pending_email_change(self, raw: str | None) -> str:
+        """The address a live email-change link would switch to, without spending the link."""
+        token = await self.tokens.peek(raw, CHANGE_EMAIL)
+        return str((token.data or {}).get("email", ""))
+
     async def confirm_email_change(self, raw: str | None, *, keep_session: str | None = None) -> User:
         """Switch to the new address; tell the old one; end every other session and reset link."""
         from .mail import email_changed_notice

@@ -766,15 +766,30 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             )
         },
         "/change-email/verify": {
-            "get": _op(
-                "Emailed email-change link: confirm, then redirect to the app", {302: _REDIRECT}, params=token_query
-            ),
+            "get": {
+                **_op(
+                    "The emailed email-change link: a confirmation page whose button POSTs (GET spends nothing)",
+                    {302: _REDIRECT},
+                    params=token_query,
+                    description="Mail scanners open links. A dead link redirects to the app with `?error=Kind`.",
+                ),
+                "responses": {
+                    "200": {
+                        "description": "HTML confirmation page (a form POSTing token and csrfToken)",
+                        "headers": _NO_STORE,
+                        "content": {"text/html": {"schema": _STRING}},
+                    },
+                    "302": _REDIRECT,
+                },
+            },
             "post": _op(
-                "Confirm an email change with the emailed token",
-                {200: user},
+                "Confirm an email change: JSON with the header (200 {user}), or the confirmation page's form "
+                "with csrfToken (302 to the app with ?email_changed=1 or ?error=Kind)",
+                {200: user, 302: _REDIRECT},
                 (*_BODY, 409),
-                params=[_CLIENT],
+                params=[_CLIENT_OPTIONAL],
                 body=_object({"token": _text(256)}),
+                form=_object({"token": _text(256), "csrfToken": _text(256)}),
             ),
         },
         "/delete-account": {

@@ -3,13 +3,15 @@ a signed-in user re-reads the session from the store and runs the cross-site che
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from .._errors import AuthError, InvalidRequest, NotFound
-from .._models import AuthSession, User
+from .._models import AuthSession
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
+from .confirmation import check_form_csrf, read_form_or_json, send_confirmation_page
 from .credentials import authenticate_request, check_cross_site
 from .parsing import optional_string_field, read_json_body, read_optional_json_body, string_field
 from .responses import Send, clearing_cookies, send_json, send_redirect, session_cookies, short_lived_cookie
@@ -219,19 +221,37 @@ class AccountRoutes:
         return current.session.id if current else None
 
     async def change_email_verify(self, call: Call, send: Send) -> None:
-        body = await self.app.guarded_body(call)
+        """POST: JSON `{token}` with the header (200 `{user}`), or the confirmation page's form with
+        its CSRF token (then a redirect to the app with `?email_changed=1` or `?error=Kind`)."""
+        body, from_form = await read_form_or_json(call)
+        check_form_csrf(call, body, from_form, self.config)
         token = string_field(body, "token", max_length=256)
         keep = await self._current_session_id(call)
-        user = await self.auth.accounts.confirm_email_change(token, keep_session=keep)
-        await send_json(send, 200, {"user": user.to_json()})
+        if not from_form:
+            user = await self.auth.accounts.confirm_email_change(token, keep_session=keep)
+            await send_json(send, 200, {"user": user.to_json()})
+            return
+        try:
+            await self.auth.accounts.confirm_email_change(token, keep_session=keep)
+            query = {"email_changed": "1"}
+        except AuthError as error:
+            query = {"error": error.kind}
+        await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode(query)}")
 
     async def change_email_link(self, call: Call, send: Send) -> None:
-        keep = await self._current_session_id(call)
-
-        async def confirm(token: str | None) -> User:
-            return await self.auth.accounts.confirm_email_change(token, keep_session=keep)
-
-        await self._link_then_redirect(call, send, confirm, "email_changed")
+        """GET, the emailed link: a confirmation page; only its POST changes the address (a mail
+        scanner opening the link spends nothing)."""
+        try:
+            token = call.query().get("token")
+            new_email = await self.auth.accounts.pending_email_change(token)
+        except AuthError as error:
+            await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode({'error': error.kind})}")
+            return
+        await send_confirmation_page(
+            call, send, self.config, title="Change your email address",
+            question=f"Use <strong>{escape(new_email)}</strong> as your account's email address?",
+            action=f"{self.config.base_path}/change-email/verify", fields={"token": token or ""}, button="Confirm",
+        )  # fmt: skip
 
     async def delete_account(self, call: Call, send: Send) -> None:
         current = await self._signed_in(call)

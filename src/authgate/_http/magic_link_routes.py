@@ -12,50 +12,20 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .._csrf import csrf_token_from_cookie, new_csrf_cookie
 from .._errors import AuthError, InvalidRequest, MethodNotAllowed
 from .._oauth import error_location
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .authjs import mfa_location, send_location, url_mode
 from .call import Call
+from .confirmation import send_confirmation_page
 from .parsing import optional_string_field, string_field
-from .provider_routes import CSRF_COOKIE
-from .responses import Send, send_json, session_cookies, short_lived_cookie
+from .responses import Send, send_json, session_cookies
 
 if TYPE_CHECKING:
     from .provider_routes import ProviderRoutes
 
 __all__ = ["MagicLinkRoutes"]
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Sign in</title>
-<style>body{{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
-button{{font:inherit;padding:.5rem 1.25rem}}</style></head>
-<body><h1>Sign in</h1><p>Sign in as <strong>{email}</strong>?</p>
-<form method="post" action="{action}">
-<input type="hidden" name="token" value="{token}"><input type="hidden" name="email" value="{email}">
-<input type="hidden" name="csrfToken" value="{csrf}">
-<button type="submit" id="confirm">Sign in</button></form>
-<p>If you did not ask for this link, close this page: nothing happens until you press the button.</p>
-</body></html>
-"""
-# The page carries the token in its URL and form: no scripts, no framing, and no Referer to any
-# other origin. Not `no-referrer`: under it Chromium sends `Origin: null` with the form's POST,
-# which the Origin check rightly refuses.
-_PAGE_HEADERS = [
-    (b"content-type", b"text/html; charset=utf-8"),
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    ),
-]
-
 
 class MagicLinkRoutes:
     """Handlers bound to the provider routes (for their CSRF, body and redirect helpers)."""
@@ -106,19 +76,11 @@ class MagicLinkRoutes:
             kind = "ServiceUnavailable" if error.kind == "ServiceUnavailable" else "Verification"
             await send_location(send, None, self._error_url(call, kind))
             return
-        secret = self.config.signing_secret
-        csrf = csrf_token_from_cookie(self.config.secrets, call.cookie(CSRF_COOKIE))
-        headers = list(_PAGE_HEADERS)
-        if csrf is None:
-            csrf, cookie = new_csrf_cookie(secret)
-            headers.append(short_lived_cookie(self.config, CSRF_COOKIE, cookie, path="/", max_age=24 * 3600))
-        page = _PAGE.format(
-            email=escape(email or ""), token=escape(token or ""), csrf=escape(csrf),
-            action=escape(f"{self.config.base_path}/callback/email"),
-        ).encode()  # fmt: skip
-        headers.append((b"content-length", str(len(page)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": page})
+        await send_confirmation_page(
+            call, send, self.config, title="Sign in", question=f"Sign in as <strong>{escape(email or '')}</strong>?",
+            action=f"{self.config.base_path}/callback/email", fields={"token": token or "", "email": email or ""},
+            button="Sign in",
+        )  # fmt: skip
 
     async def _redeem(self, call: Call, send: Send) -> None:
         """POST /callback/email: `{token, email}` (form with csrfToken, or JSON with the header)."""

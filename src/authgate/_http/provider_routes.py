@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._csrf import csrf_matches, csrf_token_from_cookie, new_csrf_cookie
+from .._csrf import csrf_token_from_cookie, new_csrf_cookie
 from .._errors import AuthError, InvalidRequest, NotFound, Unauthenticated
 from .._oauth import CHECKS_COOKIE, CHECKS_MAX_AGE, error_location
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .authjs import UrlMode, credentials_form, mfa_location, send_location, url_mode
 from .call import Call
-from .credentials import check_cross_site
-from .parsing import body_media_type, read_form_body, read_json_body
+from .confirmation import CSRF_COOKIE, check_form_csrf, read_form_or_json
+from .parsing import body_media_type
 from .responses import Send, clearing_cookies, send_json, send_redirect, session_cookies, short_lived_cookie
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CSRF_COOKIE", "ProviderRoutes"]
 
-CSRF_COOKIE = "authgate_csrf"
 _ERROR_KINDS = {
     "AccessDenied",
     "Configuration",
@@ -60,14 +59,10 @@ class ProviderRoutes:
 
     async def form_or_json(self, call: Call) -> tuple[dict[str, Any], bool]:
         """The body of a POST that an HTML form or a script may send; (body, came_from_form)."""
-        if body_media_type(call.scope) == "application/x-www-form-urlencoded":
-            return dict(await read_form_body(call.scope, call.receive)), True
-        return await read_json_body(call.scope, call.receive), False
+        return await read_form_or_json(call)
 
     def check_form_csrf(self, call: Call, body: dict[str, Any], from_form: bool) -> None:
-        token = body.get("csrfToken") if from_form else None
-        ok = isinstance(token, str) and csrf_matches(self.config.secrets, call.cookie(CSRF_COOKIE), token)
-        check_cross_site(call.scope, call.credentials, self.config, csrf_token_ok=ok)
+        check_form_csrf(call, body, from_form, self.config)
 
     # -- routes ----------------------------------------------------------------------------------
 

@@ -157,8 +157,9 @@ MUTANTS = (
            "            removed = await self._remove_sign_in_methods(user, factors=False)",
            "            removed = {}", (IDENT,)),
     Mutant("reset: an unverified account stays unverified", "_account.py",
-           "        user = replace(user, email_verified=True, updated_at=self.config.clock())",
-           "        user = replace(user, updated_at=self.config.clock())", (IDENT, QUIET)),
+           "        verified = replace(user, email_verified=True, updated_at=self.config.clock())\n        await store.update_user(verified)",
+           "        verified = replace(user, updated_at=self.config.clock())\n        await store.update_user(verified)",
+           (IDENT, QUIET)),
     Mutant("reset: a squatter's provider identity survives", "_account.py",
            "        for account in accounts:\n            await store.unlink_account(",
            "        for account in []:\n            await store.unlink_account(", (IDENT,)),
@@ -286,9 +287,22 @@ def run(mutant: Mutant, work: Path) -> tuple[bool, float, str]:
         source.write_text(original)
 
 
+def check_texts(mutants: list[Mutant]) -> None:
+    """Every mutant's text must stand exactly once in its file, checked before anything runs: a rule
+    whose code was rewritten must get its mutant rewritten too, not skipped."""
+    problems = []
+    for mutant in mutants:
+        count = (ROOT / "src" / "authgate" / mutant.path).read_text().count(mutant.old)
+        if count != 1:
+            problems.append(f"mutant {mutant.name!r}: its text occurs {count} times in {mutant.path}")
+    if problems:
+        raise SystemExit("\n".join(problems))
+
+
 def main() -> int:
     wanted = sys.argv[1:]
     chosen = [m for m in MUTANTS if not wanted or any(w in m.name for w in wanted)]
+    check_texts(chosen)
     survivors = []
     with tempfile.TemporaryDirectory(prefix="authgate-mutants-") as tmp:
         work = Path(tmp)

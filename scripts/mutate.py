@@ -224,7 +224,8 @@ MUTANTS = (
            "    if not (credentials.client_header or csrf_token_ok):\n        raise MissingCSRF()",
            "    pass", (SESSIONS,)),
     Mutant("CSRF: forged Origin accepted", "_http/credentials.py",
-           "        if not trusted:\n            raise ForbiddenOrigin()", "        pass", (SESSIONS, REDIRECTS)),
+           "        if not trusted:\n            _warn_if_proxied(scope, config, credentials.origin, credentials.host)\n"
+           "            raise ForbiddenOrigin()", "        pass", (SESSIONS, REDIRECTS)),
     Mutant("CSRF: any bearer header exempts", "_http/credentials.py",
            "    if not (credentials.client_header or csrf_token_ok):",
            "    if credentials.from_bearer:\n        return\n    if not (credentials.client_header or csrf_token_ok):",

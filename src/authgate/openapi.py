@@ -199,6 +199,17 @@ _REDIRECT: Schema = {
 }
 
 
+def _confirmation_page(operation: Schema, posts: str, *, extra: dict[str, Schema] | None = None) -> Schema:
+    """An emailed link's GET: the HTML page whose form POSTs `posts` back (it spends nothing), or a
+    redirect for a dead link."""
+    page = {
+        "description": f"HTML confirmation page (a form POSTing {posts})",
+        "headers": _NO_STORE,
+        "content": {"text/html": {"schema": _STRING}},
+    }
+    return {**operation, "responses": {"200": page, "302": _REDIRECT, **(extra or {})}}
+
+
 def _op(
     summary: str,
     ok: dict[int, Schema],
@@ -461,24 +472,17 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             )
         },
         "/callback/email": {
-            "get": {
-                **_op(
+            "get": _confirmation_page(
+                _op(
                     "The emailed link: a confirmation page whose button POSTs (GET spends nothing)",
                     {302: _REDIRECT},
                     (404,),
                     params=[_query("token", _STRING), _query("email", _STRING)],
                     description="Mail scanners open links. A bad link redirects to the error page.",
                 ),
-                "responses": {
-                    "200": {
-                        "description": "HTML confirmation page (a form POSTing token, email and csrfToken)",
-                        "headers": _NO_STORE,
-                        "content": {"text/html": {"schema": _STRING}},
-                    },
-                    "302": _REDIRECT,
-                    "404": {"$ref": "#/components/responses/NotFound"},
-                },
-            },
+                "token, email and csrfToken",
+                extra={"404": {"$ref": "#/components/responses/NotFound"}},
+            ),
             "post": _url_errors(
                 _op(
                     "Spend a sign-in link: form from the confirmation page (302 or {url}) or JSON (as /sign-in)",
@@ -766,22 +770,15 @@ def _paths(config: AuthConfig) -> dict[str, Schema]:
             )
         },
         "/change-email/verify": {
-            "get": {
-                **_op(
+            "get": _confirmation_page(
+                _op(
                     "The emailed email-change link: a confirmation page whose button POSTs (GET spends nothing)",
                     {302: _REDIRECT},
                     params=token_query,
                     description="Mail scanners open links. A dead link redirects to the app with `?error=Kind`.",
                 ),
-                "responses": {
-                    "200": {
-                        "description": "HTML confirmation page (a form POSTing token and csrfToken)",
-                        "headers": _NO_STORE,
-                        "content": {"text/html": {"schema": _STRING}},
-                    },
-                    "302": _REDIRECT,
-                },
-            },
+                "token and csrfToken",
+            ),
             "post": _op(
                 "Confirm an email change: JSON with the header (200 {user}), or the confirmation page's form "
                 "with csrfToken (302 to the app with ?email_changed=1 or ?error=Kind)",

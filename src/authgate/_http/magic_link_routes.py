@@ -10,9 +10,9 @@ POSTs back with a CSRF token, and that POST signs in.
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._errors import AuthError, InvalidRequest, MethodNotAllowed
+from .._errors import AuthError, MethodNotAllowed
 from .._oauth import error_location
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
@@ -87,8 +87,8 @@ class MagicLinkRoutes:
         self.auth.magic_links.check_available()
         body, from_form = await self.routes.form_or_json(call)
         self.routes.check_form_csrf(call, body, from_form)
-        token = _text(body, "token", 256)
-        email = _text(body, "email", 320)
+        token = optional_string_field(body, "token", max_length=256)
+        email = optional_string_field(body, "email", max_length=320)
         try:
             result, target = await self.auth.magic_links.redeem(
                 token, email, meta=call.meta(), trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE)
@@ -107,12 +107,3 @@ class MagicLinkRoutes:
             return
         cookies = session_cookies(result.tokens, self.config) if result.tokens else None
         await send_location(send, url_mode(call, body), target, extra_headers=cookies)
-
-
-def _text(body: dict[str, Any], name: str, max_length: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_length:
-        raise InvalidRequest(f"{name}: must be a string of at most {max_length} characters", field=name)
-    return value

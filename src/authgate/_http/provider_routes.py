@@ -17,7 +17,7 @@ from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .authjs import UrlMode, credentials_form, mfa_location, send_location, url_mode
 from .call import Call
 from .confirmation import CSRF_COOKIE, check_form_csrf, read_form_or_json
-from .parsing import body_media_type
+from .parsing import body_media_type, optional_string_field
 from .responses import Send, clearing_cookies, send_json, send_redirect, session_cookies, short_lived_cookie
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ class ProviderRoutes:
             redirect_uri=self._redirect_uri(call, provider_id),
             callback_url=target,
             link_session=link_session,
-            password=_optional_text(params, "password"),
-            code=_optional_text(params, "code"),
+            password=optional_string_field(params, "password", max_length=self.config.passwords.max_length),
+            code=optional_string_field(params, "code", max_length=16),
         )
         cookie = short_lived_cookie(
             self.config, self._checks_cookie_name(), started.checks_cookie, path=self._checks_path(),
@@ -247,10 +247,3 @@ class ProviderRoutes:
         }
         message = messages.get(kind, "Sign-in did not complete; please try again.")
         await send_json(send, 400, {"error": message, "kind": kind})
-
-
-def _optional_text(params: dict[str, Any], field: str) -> str | None:
-    value = params.get(field)
-    if value is not None and (not isinstance(value, str) or len(value) > 256):
-        raise InvalidRequest(f"{field}: must be a string of at most 256 characters", field=field)
-    return value

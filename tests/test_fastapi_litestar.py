@@ -166,10 +166,10 @@ async def test_litestar_plugin_runs_the_auth_lifespan(tmp_path: object) -> None:
     from litestar.testing import AsyncTestClient
 
     async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
-        assert auth._opened  # the plugin's lifespan opened the store
+        assert auth.ctx.is_open  # the plugin's lifespan opened the store
         answer = await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
         assert answer.status_code == 200
-    assert not auth._opened
+    assert not auth.ctx.is_open
     auth.hasher.close()
 
 

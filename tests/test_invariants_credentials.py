@@ -34,7 +34,7 @@ async def auth(store: Store, clock: FakeClock, smtp_server: SMTPServer) -> Async
     sender = SMTPSender(smtp_server.host, smtp_server.port, sender="auth@example.com")
     made = Auth(store=store, secret=SECRET, clock=clock, email_sender=sender, base_url=ORIGIN)
     yield made
-    await made.accounts.idle()
+    await made.idle()
     made.hasher.close()
 
 
@@ -83,7 +83,7 @@ async def test_a_pending_email_change_dies_with_the_owners_credential_event(
             done = await owner.delete("/api/auth/sessions?all=others", headers=CLIENT)
         else:
             await owner.post("/api/auth/forgot-password", json={"email": EMAIL}, headers=CLIENT)
-            await auth.accounts.idle()
+            await auth.idle()
             await smtp_server.wait_for(2)
             done = await owner.post(
                 "/api/auth/reset-password", json={"token": link_token(smtp_server, 1), "password": NEW_PASSWORD},

@@ -71,7 +71,7 @@ def error_of(response: httpx.Response) -> str | None:
 async def reset_password(auth: Auth, client: httpx.AsyncClient, smtp_server: SMTPServer, email: str) -> None:
     seen = len(smtp_server.messages)
     assert (await client.post("/api/auth/forgot-password", json={"email": email}, headers=CLIENT)).status_code == 200
-    await auth.accounts.idle()
+    await auth.idle()
     messages = await smtp_server.wait_for(seen + 1)
     token = link_token(messages[seen])
     done = await client.post("/api/auth/reset-password", json={"token": token, "password": NEW_PASSWORD},
@@ -167,7 +167,7 @@ async def test_a_presence_only_passkey_is_one_factor_when_allowed(
         assert await session_count(store, "pk@example.com") == 1  # the sign-up's only
         verified = await passkey_sign_in(client, device)  # UV: two factors in one, no challenge
         assert verified.status_code == 200 and "mfa_required" not in verified.json()
-    await auth.accounts.idle()
+    await auth.idle()
 
 
 @pytest.mark.parametrize("handle", [None, "c29tZW9uZS1lbHNl"])

@@ -36,7 +36,7 @@ class CountingHasher(PasswordHasher):
 async def test_unknown_email_and_wrong_password_are_identical(client: httpx.AsyncClient, auth: Auth) -> None:
     await client.post("/api/auth/sign-up", json={"email": EMAIL, "password": PASSWORD}, headers=CLIENT)
     counting = CountingHasher()
-    auth.hasher = counting
+    auth.ctx.hasher = counting
     wrong = await client.post("/api/auth/sign-in", json={"email": EMAIL, "password": "wrong password"}, headers=CLIENT)
     after_wrong = counting.verifications
     unknown = await client.post(

@@ -89,7 +89,7 @@ async def classify(
         response = await send(email, is_registered)
         samples.append((time.perf_counter() - started, is_registered))
         answers.add((response.status_code, response.text))
-        await auth.accounts.idle()  # a single request, measured alone
+        await auth.idle()  # a single request, measured alone
     accuracy = held_out_accuracy(samples)
     print(f"held-out accuracy over {len(samples) - len(samples) // 2} probes: {accuracy:.1%}")
     return accuracy, answers
@@ -110,7 +110,7 @@ async def outage_sender() -> SMTPSender:
 async def quiet(store: Store, clock: FakeClock, sender: SMTPSender) -> AsyncIterator[Auth]:
     made = quiet_auth(store, clock, sender)
     yield made
-    await made.accounts.idle()
+    await made.idle()
     made.hasher.close()
 
 
@@ -173,7 +173,7 @@ async def test_a_mail_outage_changes_no_quiet_answer(store: Store, clock: FakeCl
             resend = await client.post("/api/auth/verify-email/send", json={"email": email}, headers=CLIENT)
             answers.add((signed_up.status_code, signed_up.text, forgot.status_code, forgot.text, resend.text))
         assert len(answers) == 1 and next(iter(answers))[0] == 200
-        await auth.accounts.idle()
+        await auth.idle()
     auth.hasher.close()
 
 
@@ -185,7 +185,7 @@ async def test_quiet_change_email_to_a_taken_address_sends_no_link(
         await client.post("/api/auth/sign-in", json={"email": owner, "password": PASSWORD}, headers=CLIENT)
         answer = await client.post("/api/auth/change-email", json={"email": taken}, headers=CLIENT)
         assert answer.status_code == 200 and answer.json() == {"verification_sent": True}
-        await quiet.accounts.idle()
+        await quiet.idle()
     assert smtp_server.messages == []
 
 
@@ -199,12 +199,12 @@ async def test_a_squatted_address_is_reclaimed_by_its_mailbox_owner(
     async with client_for(quiet) as squatter, client_for(quiet) as owner:
         body = {"email": victim, "password": "the squatters password"}
         assert (await squatter.post("/api/auth/sign-up", json=body, headers=CLIENT)).status_code == 200
-        await quiet.accounts.idle()
+        await quiet.idle()
         await smtp_server.wait_for(1)  # the verification link goes to the victim's mailbox, unused
         # The victim signs up too: the same answer, and a mail that lets them claim the address.
         mine = {"email": victim, "password": PASSWORD}
         assert (await owner.post("/api/auth/sign-up", json=mine, headers=CLIENT)).status_code == 200
-        await quiet.accounts.idle()
+        await quiet.idle()
         claim = (await smtp_server.wait_for(2))[1]
         assert claim["Subject"] == "Finish setting up your account"
         reset = await owner.post("/api/auth/reset-password", json={"token": link_token(claim), "password": PASSWORD},
@@ -232,7 +232,7 @@ async def test_an_expired_verification_link_can_be_replaced(
         client.cookies.clear()
         refused = await client.post("/api/auth/sign-in", json={"email": email, "password": PASSWORD}, headers=CLIENT)
         assert refused.status_code == 403 and refused.json()["kind"] == "AccessDenied"
-        await auth.accounts.idle()
+        await auth.idle()
         fresh = (await smtp_server.wait_for(2))[1]  # the refused sign-in mailed a new link
         verified = await client.post("/api/auth/verify-email", json={"token": link_token(fresh)}, headers=CLIENT)
         assert verified.status_code == 200
@@ -251,7 +251,7 @@ async def test_verification_can_be_resent_without_a_session(
         for email in ("x@example.com", "nobody@example.com"):
             answer = await client.post("/api/auth/verify-email/send", json={"email": email}, headers=CLIENT)
             assert answer.status_code == 200 and answer.json() == {"sent": True}
-        await auth.accounts.idle()
+        await auth.idle()
         (message,) = await smtp_server.wait_for(1)
         assert message["To"] == "x@example.com" and message["Subject"] == "Verify your email address"
     auth.hasher.close()

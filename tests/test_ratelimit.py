@@ -14,9 +14,15 @@ import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authgate import Configuration, ServiceUnavailable
+from authgate import Auth, Configuration, ServiceUnavailable
+from authgate._client_ip import client_ip, ip_key
 from authgate._errors import RateLimited
-from authgate._ratelimit import LIMIT_NAMES, RateLimiter, RateLimitOptions, client_ip, ip_key
+from authgate._ratelimit import LIMIT_NAMES, RateLimiter, RateLimitOptions
+from authgate.stores import MemoryStore
+
+from .support import CLIENT, SECRET, client_for
+
+PASSWORD = "correct horse battery staple"
 
 REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DOWN_REDIS_URL = "redis://127.0.0.1:1/0"
@@ -241,8 +247,6 @@ async def test_unknown_limit_name_is_a_configuration_error() -> None:
         {"storage_url": "memcached://127.0.0.1:11211"},
         {"storage_url": "127.0.0.1:6379"},
         {"redis_down": "maybe"},
-        {"otp_per_challenge": 0},
-        {"trusted_proxies": ("10.0.0.0/33",)},
         {"key_prefix": ""},
     ],
 )
@@ -255,10 +259,37 @@ def test_every_limit_name_is_an_option() -> None:
     names = {field.name for field in dataclasses.fields(RateLimitOptions)}
     assert set(LIMIT_NAMES) <= names
     assert RateLimitOptions().sign_in_per_account == "10/minute;100/day"
-    assert RateLimitOptions().otp_per_challenge == 5
 
 
 # client_ip
+
+
+@pytest.mark.parametrize("proxies", [("10.0.0.0/33",), ("not-an-ip",), ("10.0.0.1", "")])
+def test_bad_trusted_proxies_are_configuration_errors(proxies: tuple[str, ...]) -> None:
+    with pytest.raises(Configuration, match="trusted_proxies"):
+        Auth(secret=SECRET, trusted_proxies=proxies)
+
+
+async def test_trusted_proxies_name_the_client_even_with_rate_limits_off() -> None:
+    """The client IP is not a rate-limit setting: with limits off, a session behind the proxy
+    still records the client, never the proxy (and an untrusted peer's header is ignored)."""
+    auth = Auth(store=MemoryStore(), secret=SECRET, trusted_proxies=("10.0.0.1",),
+                rate_limits=RateLimitOptions(enabled=False))  # fmt: skip
+    assert auth.limiter is None
+    try:
+        async with client_for(auth) as client:
+            for peer, expected in (("10.0.0.1", "203.0.113.9"), ("198.51.100.4", "198.51.100.4")):
+                client._transport.client = (peer, 123)  # type: ignore[attr-defined]
+                email = f"proxy-{peer}@example.com"
+                answer = await client.post("/api/auth/sign-up", json={"email": email, "password": PASSWORD},
+                                           headers={**CLIENT, "X-Forwarded-For": "203.0.113.9"})  # fmt: skip
+                assert answer.status_code == 200
+                found = await auth.store.get_credentials(email)
+                assert found is not None
+                sessions = await auth.list_sessions(found[0].id)
+                assert [s.ip for s in sessions] == [expected]
+    finally:
+        auth.hasher.close()
 
 
 def _scope(peer: str | None, *forwarded: str) -> dict[str, object]:

@@ -133,7 +133,7 @@ async def test_quiet_sign_up_cannot_sign_in_before_verifying(clock: FakeClock, s
     async with client_for(auth) as client:
         body = {"email": "victim@example.com", "password": PASSWORD}
         assert (await client.post("/api/auth/sign-up", json=body, headers=CLIENT)).status_code == 200
-        await auth.accounts.idle()  # the account is created after the (quiet) answer
+        await auth.idle()  # the account is created after the (quiet) answer
         squatter = await client.post("/api/auth/sign-in", json=body, headers=CLIENT)
         assert squatter.status_code == 403 and squatter.json()["kind"] == "AccessDenied"
         assert squatter.headers.get_list("set-cookie") == []

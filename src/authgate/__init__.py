@@ -4,6 +4,7 @@ Stores live in `authgate.stores`, providers in `authgate.providers`, email sende
 `authgate.mail`; everything an application configures or catches is importable from here.
 """
 
+from ._auth import Auth
 from ._config import (
     AccountOptions,
     AuthConfig,
@@ -15,7 +16,7 @@ from ._config import (
     PasswordOptions,
     SessionOptions,
 )
-from ._engine import Auth, normalize_email
+from ._emails import normalize_email
 from ._errors import (
     AccessDenied,
     AccountInUse,

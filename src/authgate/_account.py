@@ -10,23 +10,27 @@ of an unverified account verifies it and removes whatever anyone else attached t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
+from ._context import AuthContext
 from ._emails import normalize_email
-from ._errors import NO_SENDER_FIX, AuthError, Configuration, EmailInUse, InvalidRequest, Verification
+from ._errors import EmailInUse, InvalidRequest, Verification
 from ._models import AuthSession, RequestMeta, User
-from ._ratelimit import ip_key
+from ._password_policy import check_new_password
+from ._security import AccountSecurity
 from ._verification import Verifications
-
-if TYPE_CHECKING:
-    from ._engine import Auth
-    from .mail import EmailMessage
+from .mail import (
+    email_change_message,
+    email_changed_notice,
+    existing_account_message,
+    password_reset_message,
+    unverified_account_message,
+    verification_message,
+)
 
 __all__ = ["AccountFlows"]
 
@@ -44,114 +48,59 @@ def _fingerprint(password_hash: str | None) -> str:
 class AccountFlows:
     """Framework-free account operations for one `Auth`."""
 
-    def __init__(self, auth: Auth) -> None:
-        self.auth = auth
-        self.config = auth.config
-        self.tokens = Verifications(auth)
-        self._background: set[asyncio.Task[None]] = set()
-
-    # -- links -----------------------------------------------------------------------------------
-    # Links in emails come from configuration only, never from the request: a forged Host header
-    # would otherwise mail the victim a reset link to the attacker's site, token included.
-
-    @property
-    def app_url(self) -> str:
-        """Where the app's pages live (reset form, landing after a link)."""
-        url = self.config.accounts.app_url or self.config.base_url
-        if url is None:
-            raise Configuration("set base_url or AccountOptions(app_url=...) to send links by email")
-        return url.rstrip("/")
-
-    @property
-    def api_url(self) -> str:
-        """Where the auth routes live (links that GET a route)."""
-        origin = self.config.own_origin or self.app_url
-        return f"{origin}{self.config.base_path}"
-
-    # -- delivery --------------------------------------------------------------------------------
-
-    async def deliver(self, message: EmailMessage) -> None:
-        """Send now; Configuration when no sender is set."""
-        if self.auth.email_sender is None:
-            raise Configuration(f"{message.subject!r} needs an email sender and Auth has none: {NO_SENDER_FIX}")
-        await self.auth.email_sender.send(message)
-
-    def deliver_later(self, message: EmailMessage) -> None:
-        """Send in the background, so the answer takes as long whether or not an email goes out."""
-        self.run_later(self.deliver(message), what=f"sending an email to {message.to}")
-
-    def run_later(self, work: Coroutine[object, object, object], *, what: str) -> None:
-        """Run `work` after the answer: whatever differs between an address with an account and one
-        without (lookups, token writes, mail, a mail outage) must not change what the caller sees."""
-
-        async def run() -> None:
-            try:
-                await work
-            except AuthError as error:  # a limit, an outage: nobody is waiting for this answer
-                logger.warning("authgate: %s failed: %s", what, error.message)
-            except Exception:
-                logger.exception("authgate: %s failed", what)
-
-        task = asyncio.create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def idle(self) -> None:
-        """Wait for the background work started so far (tests, and a graceful shutdown)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+    def __init__(self, ctx: AuthContext, security: AccountSecurity) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.security = security
+        self.tokens = Verifications(ctx)
 
     # -- email verification ------------------------------------------------------------------------
 
     async def send_verification(self, user: User) -> None:
-        from .mail import verification_message
-
         if user.email_verified:
             raise InvalidRequest("email is already verified")
-        await self.auth.rate_limit("email_verification_per_user", user.id)
-        await self.auth.store.delete_verifications(user.id, VERIFY_EMAIL)
+        await self.ctx.rate_limit("email_verification_per_user", user.id)
+        await self.ctx.store.delete_verifications(user.id, VERIFY_EMAIL)
         raw = await self.tokens.issue(
             VERIFY_EMAIL, user_id=user.id, lifetime=self.config.accounts.verification_lifetime,
             data={"email": user.email},
         )  # fmt: skip
-        link = f"{self.api_url}/verify-email?{urlencode({'token': raw})}"
-        await self.deliver(verification_message(user.email, link))
+        link = f"{self.ctx.api_url}/verify-email?{urlencode({'token': raw})}"
+        await self.ctx.deliver(verification_message(user.email, link))
 
     async def resend_verification(self, email: str, *, meta: RequestMeta | None = None) -> None:
         """A new verification link for an unverified account, asked for without a session (the first
         link expired before the owner could sign in). Same answer for every address. Counted per
         client IP first, so one client cannot start a lookup (and a counter) for every address."""
-        await self.auth.rate_limit("email_verification_per_ip", ip_key(meta.ip if meta is not None else None))
+        await self.ctx.rate_limit_ip("email_verification_per_ip", meta)
         try:
-            email_key = self.auth.email_key(email)
+            email_key = self.ctx.email_key(email)
         except InvalidRequest:
             return
 
         async def send() -> None:
-            found = await self.auth.store.get_credentials(email_key)
+            found = await self.ctx.store.get_credentials(email_key)
             if found is not None and not found[0].email_verified:
                 await self.send_verification(found[0])
 
-        self.run_later(send(), what="resending a verification link")
+        self.ctx.run_later(send(), what="resending a verification link")
 
     async def tell_existing_owner(self, user: User) -> None:
         """Someone signed up with a taken address: tell its owner instead of the caller. An owner who
         never verified it gets a link to claim the account (a password reset, see reset_password)."""
-        from .mail import existing_account_message, unverified_account_message
-
         if user.email_verified:
-            await self.deliver(existing_account_message(user.email, self.app_url))
+            await self.ctx.deliver(existing_account_message(user.email, self.ctx.app_url))
             return
-        await self.deliver(unverified_account_message(user.email, await self._reset_link(user)))
+        await self.ctx.deliver(unverified_account_message(user.email, await self._reset_link(user)))
 
     async def verify_email(self, raw: str | None) -> User:
         token = await self.tokens.consume(raw, VERIFY_EMAIL)
-        user = await self.auth.store.get_user(token.user_id or "")
+        user = await self.ctx.store.get_user(token.user_id or "")
         # The link proves ownership of the address it was sent to, not of a later one.
         if user is None or (token.data or {}).get("email") != user.email:
             raise Verification()
         verified = replace(user, email_verified=True, updated_at=self.config.clock())
-        await self.auth.store.update_user(verified)
+        await self.ctx.store.update_user(verified)
         return verified
 
     # -- passwords -------------------------------------------------------------------------------
@@ -160,31 +109,29 @@ class AccountFlows:
         """Always succeeds from the caller's view; emails a reset link when the account exists. The
         lookup, the token write and the mail happen after the answer, so timing tells nothing.
         Counted per client IP first, so one client cannot make a counter for every address."""
-        from .mail import password_reset_message
-
-        await self.auth.rate_limit("forgot_password_per_ip", ip_key(meta.ip if meta is not None else None))
+        await self.ctx.rate_limit_ip("forgot_password_per_ip", meta)
         try:
-            email_key = self.auth.email_key(email)
+            email_key = self.ctx.email_key(email)
         except InvalidRequest:
             return
-        await self.auth.rate_limit("forgot_password_per_email", email_key)
+        await self.ctx.rate_limit("forgot_password_per_email", email_key)
 
         async def send() -> None:
-            found = await self.auth.store.get_credentials(email_key)
+            found = await self.ctx.store.get_credentials(email_key)
             if found is not None:
-                await self.deliver(password_reset_message(found[0].email, await self._reset_link(found[0])))
+                await self.ctx.deliver(password_reset_message(found[0].email, await self._reset_link(found[0])))
 
-        self.run_later(send(), what="sending a reset link")
+        self.ctx.run_later(send(), what="sending a reset link")
 
     async def _reset_link(self, user: User) -> str:
-        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
+        found = await self.ctx.store.get_credentials(self.ctx.email_key(user.email))
         password_hash = found[1] if found is not None else None
-        await self.auth.store.delete_verifications(user.id, RESET_PASSWORD)
+        await self.ctx.store.delete_verifications(user.id, RESET_PASSWORD)
         raw = await self.tokens.issue(
             RESET_PASSWORD, user_id=user.id, lifetime=self.config.accounts.reset_lifetime,
             data={"pw": _fingerprint(password_hash)},
         )  # fmt: skip
-        return f"{self.app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
+        return f"{self.ctx.app_url}{self.config.accounts.reset_path}?{urlencode({'token': raw})}"
 
     async def reset_password(self, raw: str | None, new_password: str, *, meta: RequestMeta | None) -> User:
         """Set a new password from a reset link; a credential event ends every session and link.
@@ -193,22 +140,22 @@ class AccountFlows:
         identities are removed (an intruder may have added them). For an account whose address was
         never verified the address becomes verified and its second factors go too: whatever was
         attached before the mailbox owner arrived belonged to whoever registered the address."""
-        await self.auth.check_new_password(new_password)
+        await check_new_password(self.config.passwords, new_password)
         token = await self.tokens.consume(raw, RESET_PASSWORD)
-        user = await self.auth.store.get_user(token.user_id or "")
+        user = await self.ctx.store.get_user(token.user_id or "")
         if user is None:
             raise Verification()
-        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
+        found = await self.ctx.store.get_credentials(self.ctx.email_key(user.email))
         if found is None or (token.data or {}).get("pw") != _fingerprint(found[1]):
             raise Verification()  # the password changed since this link was sent
-        store = self.auth.store
-        await store.set_password_hash(user.id, await self.auth.hasher.hash(new_password), now=self.config.clock())
+        store = self.ctx.store
+        await store.set_password_hash(user.id, await self.ctx.hasher.hash(new_password), now=self.config.clock())
         if user.email_verified:
             # A reset is the owner taking the account back: passkeys and provider identities (ways
             # to sign in that someone holding a session could have added) go; second factors stay,
             # or the mailbox alone would be enough to take an account protected by MFA.
             removed = await self._remove_sign_in_methods(user, factors=False)
-            await self.auth.security.credential_changed(user, "password_reset", keep_session=None, meta=meta,
+            await self.security.credential_changed(user, "password_reset", keep_session=None, meta=meta,
                                                         **removed)  # fmt: skip
             return user
         return await self.recover_unverified(user, meta=meta)
@@ -219,18 +166,18 @@ class AccountFlows:
         and everything someone else may have attached before goes: second factors, passkeys,
         provider identities, sessions, pending links, and (`remove_password`) the password.
         Returns the user as stored now (its new credential version)."""
-        store = self.auth.store
+        store = self.ctx.store
         if remove_password:
             await store.set_password_hash(user.id, None, now=self.config.clock())
         removed = await self._remove_sign_in_methods(user, factors=True)
         verified = replace(user, email_verified=True, updated_at=self.config.clock())
         await store.update_user(verified)
-        await self.auth.security.credential_changed(verified, "account_recovered", keep_session=None, meta=meta,
+        await self.security.credential_changed(verified, "account_recovered", keep_session=None, meta=meta,
                                                     **removed)  # fmt: skip
         return await store.get_user(user.id) or verified
 
     async def _remove_sign_in_methods(self, user: User, *, factors: bool) -> dict[str, Any]:
-        store = self.auth.store
+        store = self.ctx.store
         removed: dict[str, Any] = {}
         if factors:
             kinds = [f.kind for f in await store.list_mfa_factors(user.id)]
@@ -250,12 +197,12 @@ class AccountFlows:
         self, current: AuthSession, current_password: str, new_password: str, *, meta: RequestMeta | None
     ) -> None:
         """Needs the current password (the step-up proof); ends every other session."""
-        await self.auth.check_new_password(new_password)
-        await self.auth.security.reauthenticate(current, password=current_password)
-        store = self.auth.store
-        await store.set_password_hash(current.user.id, await self.auth.hasher.hash(new_password),
+        await check_new_password(self.config.passwords, new_password)
+        await self.security.reauthenticate(current, password=current_password)
+        store = self.ctx.store
+        await store.set_password_hash(current.user.id, await self.ctx.hasher.hash(new_password),
                                       now=self.config.clock())  # fmt: skip
-        await self.auth.security.credential_changed(
+        await self.security.credential_changed(
             current.user, "password_change", keep_session=current.session.id, meta=meta
         )
 
@@ -267,28 +214,26 @@ class AccountFlows:
         """Email a link to the new address; nothing changes until it is followed. Needs step-up: a
         stolen session alone must not move the account away. In quiet mode a taken address gets the
         same answer as a free one (and no link)."""
-        from .mail import email_change_message
-
         display, email_key = normalize_email(new_email)
-        await self.auth.security.require_step_up(current, password=password, code=code)
-        await self.auth.rate_limit("email_verification_per_user", current.user.id)
+        await self.security.require_step_up(current, password=password, code=code)
+        await self.ctx.rate_limit("email_verification_per_user", current.user.id)
 
         async def send() -> None:
-            if await self.auth.store.get_credentials(email_key) is not None:
+            if await self.ctx.store.get_credentials(email_key) is not None:
                 if quiet:
                     return
                 raise EmailInUse()
-            await self.auth.store.delete_verifications(current.user.id, CHANGE_EMAIL)
+            await self.ctx.store.delete_verifications(current.user.id, CHANGE_EMAIL)
             raw = await self.tokens.issue(
                 CHANGE_EMAIL, user_id=current.user.id, lifetime=self.config.accounts.verification_lifetime,
                 data={"email": display, "email_key": email_key, "old_email": current.user.email},
             )  # fmt: skip
-            link = f"{self.api_url}/change-email/verify?{urlencode({'token': raw})}"
-            await self.deliver(email_change_message(display, link))
+            link = f"{self.ctx.api_url}/change-email/verify?{urlencode({'token': raw})}"
+            await self.ctx.deliver(email_change_message(display, link))
 
         quiet = self.config.accounts.sign_up_conflict == "email"
         if quiet:
-            self.run_later(send(), what="an email change")
+            self.ctx.run_later(send(), what="an email change")
         else:
             await send()
 
@@ -299,19 +244,17 @@ class AccountFlows:
 
     async def confirm_email_change(self, raw: str | None, *, keep_session: str | None = None) -> User:
         """Switch to the new address; tell the old one; end every other session and reset link."""
-        from .mail import email_changed_notice
-
         token = await self.tokens.consume(raw, CHANGE_EMAIL)
         data = token.data or {}
-        user = await self.auth.store.get_user(token.user_id or "")
+        user = await self.ctx.store.get_user(token.user_id or "")
         if user is None or data.get("old_email") != user.email:
             raise Verification()
         changed = replace(user, email=str(data["email"]), email_verified=True, updated_at=self.config.clock())
-        await self.auth.store.update_user(changed, email_key=str(data["email_key"]))
+        await self.ctx.store.update_user(changed, email_key=str(data["email_key"]))
         # The old address hears about it below; the credential event ends every other session and
         # every pending link (a reset mailed to the old address must not undo the change).
-        await self.auth.security.credential_changed(changed, "email_change", keep_session=keep_session, notify=False)
-        self.deliver_later(email_changed_notice(user.email, changed.email, self.app_url))
+        await self.security.credential_changed(changed, "email_change", keep_session=keep_session, notify=False)
+        self.ctx.deliver_later(email_changed_notice(user.email, changed.email, self.ctx.app_url))
         return changed
 
     # -- deletion --------------------------------------------------------------------------------
@@ -320,6 +263,6 @@ class AccountFlows:
         self, current: AuthSession, password: str | None, *, meta: RequestMeta | None, code: str | None = None
     ) -> None:
         """Needs step-up: the password or a factor code, or a re-authentication within `reauth_window`."""
-        await self.auth.security.require_step_up(current, password=password, code=code)
-        await self.auth.store.delete_user(current.user.id)
-        await self.auth.audit("delete_account", user_id=current.user.id, meta=meta)
+        await self.security.require_step_up(current, password=password, code=code)
+        await self.ctx.store.delete_user(current.user.id)
+        await self.ctx.audit("delete_account", user_id=current.user.id, meta=meta)

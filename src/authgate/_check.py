@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ._auth import Auth
 from ._cli_db import DatabaseTarget, probe
 from ._config import CookieOptions, normalize_origin
 from ._errors import AuthError, Configuration, DatabaseUnavailable
+from .mail import EmailMessage
 from .schema import LATEST_VERSION
 
 if TYPE_CHECKING:
-    from ._engine import Auth
+    from ._auth import Auth
     from .mail import EmailSender
     from .providers import OAuthProvider
 
@@ -57,7 +59,6 @@ class Report:
 
 def load_app(spec: str) -> Auth:
     """`module:attribute` naming an Auth object (imported from the current directory)."""
-    from ._engine import Auth
 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
@@ -194,7 +195,6 @@ async def _check_mail(report: Report, sender: EmailSender | None, test_to: str |
     if test_to is None:
         report.ok("mail", f"{sender!r} (add --send-test-email ADDRESS to send one)")
         return
-    from .mail import EmailMessage
 
     message = EmailMessage(to=test_to, subject="authgate check", text="This is a test message from authgate check.")
     try:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from ._config import utc_now
 from ._errors import Configuration, DatabaseUnavailable
-from .schema import LATEST_VERSION, MIGRATIONS, VERSION_TABLE, Migration
+from .schema import LATEST_VERSION, MIGRATIONS, VERSION_TABLE, Migration, _postgres, _sqlite
+from .stores import SQLiteStore
 from .stores.base import Store
+from .stores.sqlite import apply_schema, database_path, schema_version
 
 __all__ = ["DatabaseTarget", "cleanup", "migrate", "probe"]
 
@@ -33,7 +35,6 @@ class DatabaseTarget:
 
     @property
     def sqlite_path(self) -> str:
-        from .stores.sqlite import database_path
 
         return database_path(self.url)
 
@@ -48,8 +49,6 @@ class DatabaseTarget:
 async def probe(target: DatabaseTarget) -> int | None:
     """The schema version in the database (None: no authgate schema); DatabaseUnavailable when it cannot be read."""
     if target.dialect == "sqlite":
-        from .stores.sqlite import schema_version
-
         return await schema_version(target.sqlite_path)
     from .stores.postgres import connect
     from .stores.postgres import schema_version as pg_version
@@ -63,7 +62,6 @@ async def probe(target: DatabaseTarget) -> int | None:
 
 def _migration_sql(dialect: str, migration: Migration) -> str:
     """One migration as a transaction for psql or sqlite3, recording itself like apply_schema does."""
-    from .schema import _postgres, _sqlite
 
     now = "CURRENT_TIMESTAMP" if dialect == "postgres" else "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
     version_table = (_postgres if dialect == "postgres" else _sqlite).VERSION_TABLE_SQL
@@ -108,8 +106,6 @@ async def migrate(target: DatabaseTarget, *, dry_run: bool, sql: bool) -> int:
 
 async def _apply(target: DatabaseTarget) -> list[int]:
     if target.dialect == "sqlite":
-        from .stores.sqlite import apply_schema
-
         return await apply_schema(target.sqlite_path)
     from .stores.postgres import apply_schema as pg_apply
     from .stores.postgres import connect
@@ -133,8 +129,6 @@ async def cleanup(target: DatabaseTarget, *, batch_size: int) -> int:
         )
     store: Store
     if target.dialect == "sqlite":
-        from .stores import SQLiteStore
-
         store = SQLiteStore(target.url)
     else:
         from .stores.postgres import PostgresStore

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ._client_ip import parse_networks
 from ._errors import Configuration
 from ._passwords import HashAlgorithm
 
@@ -103,7 +104,7 @@ class PasswordOptions:
 
 @dataclass(frozen=True)
 class MFAOptions:
-    """Second factors (goauth's credentials + MFA sequence)."""
+    """Second factors after a password, a provider, a sign-in link or a presence-only passkey."""
 
     required: bool = False
     """Every user must pass a second factor; users without TOTP get one-time codes by email (needs
@@ -203,6 +204,9 @@ class AuthConfig:
     """The app's own origin, e.g. `"https://app.example.com"`: Origin checks and links in emails."""
     trusted_origins: tuple[str, ...] = ()
     """Other origins allowed to call the auth routes, each exactly `scheme://host[:port]`."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed for the client IP (rate
+    limits, audit lines); empty: the header is ignored and the socket peer is the client."""
     cookies: CookieOptions = field(default_factory=CookieOptions)
     """Cookie names and attributes (`CookieOptions`)."""
     sessions: SessionOptions = field(default_factory=SessionOptions)
@@ -236,6 +240,7 @@ class AuthConfig:
         for origin in self.trusted_origins:
             if normalize_origin(origin) != origin:
                 raise Configuration(f"trusted origin {origin!r} must be scheme://host[:port] exactly")
+        parse_networks(tuple(self.trusted_proxies))
         sessions = self.sessions
         if not timedelta(0) < sessions.access_lifetime <= sessions.refresh_lifetime <= sessions.absolute_lifetime:
             raise Configuration("lifetimes must satisfy 0 < access <= refresh <= absolute")

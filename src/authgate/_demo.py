@@ -20,8 +20,9 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ._auth import Auth
 from ._config import AccountOptions, AuthJSOptions, CookieOptions, MagicLinkOptions, SessionOptions
-from ._engine import Auth
+from ._optional import require
 from ._ratelimit import RateLimitOptions
 from .integrations.starlette import RequireAuth
 from .mail import ConsoleSender
@@ -175,7 +176,6 @@ def serve_demo(
     authjs_version: int | None = None,
 ) -> int:
     """`authgate demo`: check the port, build the app, serve it with uvicorn until stopped."""
-    from ._optional import require
 
     uvicorn = require("demo")
     if _port_in_use(host, port):

@@ -22,6 +22,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import (
+    AccountOptions,
+    Auth,
+    AuthConfig,
+    AuthJSOptions,
+    Callbacks,
+    CookieOptions,
+    Events,
+    MagicLinkOptions,
+    MFAOptions,
+    PasskeyOptions,
+    PasswordOptions,
+    RateLimitOptions,
+    SessionOptions,
+)
+from .openapi import openapi_document
+from .stores import PostgresStore, RedisStore, SQLiteStore
+
 __all__ = [
     "Option",
     "OptionTable",
@@ -119,11 +137,12 @@ def dataclass_options(cls: type) -> tuple[Option, ...]:
 def parameter_options(cls: type, describe: Callable[[str], str] | None = None) -> tuple[Option, ...]:
     """The parameters of `cls.__init__` (but self), described by the comment lines above each, or
     else by `describe(name)`."""
-    source, tree = _source_tree(cls)
+    owner = next(klass for klass in cls.__mro__ if "__init__" in vars(klass))  # Auth inherits AuthEngine's
+    source, tree = _source_tree(owner)
     lines = source.splitlines()
     init = next(
         node
-        for node in _class_node(tree, cls.__name__).body
+        for node in _class_node(tree, owner.__name__).body
         if isinstance(node, ast.FunctionDef) and node.name == "__init__"
     )
     arguments = init.args
@@ -145,22 +164,6 @@ def parameter_options(cls: type, describe: Callable[[str], str] | None = None) -
 
 def option_tables() -> tuple[OptionTable, ...]:
     """Every class whose options a user passes to `Auth(...)`, in the order of the document."""
-    from . import (
-        AccountOptions,
-        Auth,
-        AuthConfig,
-        AuthJSOptions,
-        Callbacks,
-        CookieOptions,
-        Events,
-        MagicLinkOptions,
-        MFAOptions,
-        PasskeyOptions,
-        PasswordOptions,
-        RateLimitOptions,
-        SessionOptions,
-    )
-    from .stores import PostgresStore, RedisStore, SQLiteStore
 
     config = {option.name: option.description for option in dataclass_options(AuthConfig)}
     tables = [OptionTable("Auth", parameter_options(Auth, lambda name: config.get(name, "")))]
@@ -286,8 +289,6 @@ def schema_table(document: dict[str, Any]) -> str:
 
 
 def _route_blocks() -> dict[str, str]:
-    from ._config import AuthConfig
-    from .openapi import openapi_document
 
     document = openapi_document(AuthConfig(secret="x" * 32))  # the defaults; only lengths depend on it
     return {"routes": route_table(document), "schemas": schema_table(document)}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["AuthSession", "RequestMeta", "RetiredRefresh", "Session", "SignInResult", "Tokens", "User"]
+__all__ = ["AuthSession", "MFAChallenge", "RequestMeta", "RetiredRefresh", "Session", "SignInResult", "Tokens", "User"]
 
 
 def _iso(value: datetime) -> str:
@@ -198,3 +198,20 @@ class Authenticator:
     transports: tuple[str, ...] = ()
     backed_up: bool = False
     last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MFAChallenge:
+    """The first step passed: no session yet, a second factor is due."""
+
+    challenge: str
+    expires_in: int
+    methods: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mfa_required": True,
+            "challenge": self.challenge,
+            "expires_in": self.expires_in,
+            "methods": list(self.methods),
+        }

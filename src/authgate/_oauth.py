@@ -1,4 +1,4 @@
-"""Provider sign-in (goauth's OAuth sequence): state, PKCE S256 and nonce held in a short-lived
+"""Provider sign-in (OAuth 2.0 with OIDC): state, PKCE S256 and nonce held in a short-lived
 encrypted cookie bound to the browser and the provider, then account resolution.
 
 Linking rules: a returning provider identity signs in as its user; a new identity whose email
@@ -22,9 +22,10 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
+from ._context import AuthContext
 from ._emails import normalize_email
 from ._errors import (
     AccessDenied,
@@ -37,13 +38,11 @@ from ._errors import (
     OAuthCallbackError,
 )
 from ._jwe import InvalidJWE, JWECodec
-from ._models import Account, AuthSession, RequestMeta, SignInResult, User
+from ._mfa import MFAFlow
+from ._models import Account, AuthSession, MFAChallenge, RequestMeta, SignInResult, User
 from ._redirects import safe_redirect
-from .mfa import MFAChallenge
+from ._security import AccountSecurity
 from .providers import OAuthProvider, Profile, ProviderError
-
-if TYPE_CHECKING:
-    from ._engine import Auth
 
 logger = logging.getLogger("authgate")
 
@@ -68,13 +67,15 @@ def _pkce_challenge(verifier: str) -> str:
 class OAuthFlow:
     """Starts and finishes provider sign-ins for one `Auth`."""
 
-    def __init__(self, auth: Auth) -> None:
-        self.auth = auth
-        self.config = auth.config
+    def __init__(self, ctx: AuthContext, *, security: AccountSecurity, mfa: MFAFlow) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.security = security
+        self.mfa = mfa
         self.codec = JWECodec(self.config.secrets, CHECKS_COOKIE)
 
     def provider(self, provider_id: str) -> OAuthProvider:
-        provider = self.auth.providers.get(provider_id)
+        provider = self.ctx.providers.get(provider_id)
         if provider is None:
             raise NotFound(f"Unknown provider {provider_id!r}")
         return provider
@@ -100,7 +101,7 @@ class OAuthFlow:
         provider = self.provider(provider_id)
         link_user = None
         if link_session is not None:
-            link_session = await self.auth.security.require_step_up(link_session, password=password, code=code)
+            link_session = await self.security.require_step_up(link_session, password=password, code=code)
             link_user = link_session.user
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)
@@ -177,23 +178,22 @@ class OAuthFlow:
             raise InvalidCheck("The account link was started by another session")
         user, account = await self._resolve_user(provider, profile, link_user_id, meta)
         if link_user_id is not None and current is not None:
-            await self.auth.security.credential_changed(
+            await self.security.credential_changed(
                 user, "account_linked", keep_session=current.session.id, meta=meta, provider=provider.id
             )
-            user = await self.auth.store.get_user(user.id) or user  # its new credential version
+            user = await self.ctx.store.get_user(user.id) or user  # its new credential version
         target = str(checks["callback_url"])
         # Linking happens inside a session that already passed its second factor.
-        if link_user_id is None and self.auth.mfa.trusted_device(trusted_device, user) is None:
-            methods = await self.auth.mfa.methods_for(user)
-            if methods:
-                return await self.auth.mfa.challenge(user, methods, meta), target
-        result = await self.auth.start_session(user, meta, method=provider.id, account=account, profile=profile)
+        result = await self.mfa.after_first_factor(
+            user, meta, method=provider.id, trusted_device=trusted_device,
+            second_factor_done=link_user_id is not None, account=account, profile=profile,
+        )  # fmt: skip
         return result, target
 
     async def _resolve_user(
         self, provider: OAuthProvider, profile: Profile, link_user_id: str | None, meta: RequestMeta | None
     ) -> tuple[User, Account]:
-        store = self.auth.store
+        store = self.ctx.store
         now = self.config.clock()
         account = Account(user_id="", provider=provider.id, account_id=profile.account_id, created_at=now)
         existing = await store.get_user_by_account(provider.id, profile.account_id)
@@ -219,7 +219,7 @@ class OAuthFlow:
             # attacker who registered the victim's email first (with a password they know) would
             # inherit the victim's provider sign-in ("pre-hijacking").
             if not (provider.trusted_for_linking and profile.email_verified and owner.email_verified):
-                await self.auth.audit("sign_in_failed", user_id=owner.id, meta=meta, reason="account_not_linked")
+                await self.ctx.audit("sign_in_failed", user_id=owner.id, meta=meta, reason="account_not_linked")
                 raise OAuthAccountNotLinked()
             return owner, await self._link(owner, account, meta)
         user = User(
@@ -237,7 +237,7 @@ class OAuthFlow:
             await store.create_user(user, email_key=email_key, password_hash=None)
         except EmailInUse:
             raise OAuthAccountNotLinked() from None  # registered a moment ago by someone else
-        await self.auth.audit("create_user", user_id=user.id, meta=meta, method=provider.id)
+        await self.ctx.audit("create_user", user_id=user.id, meta=meta, method=provider.id)
         return user, await self._link(user, account, meta)
 
     async def unlink(
@@ -251,28 +251,28 @@ class OAuthFlow:
     ) -> None:
         """Remove a provider identity from the signed-in user (step-up; a credential event). The last
         way to sign in cannot be removed: an account with no password keeps at least one identity."""
-        current = await self.auth.security.require_step_up(current, password=password, code=code)
-        store = self.auth.store
+        current = await self.security.require_step_up(current, password=password, code=code)
+        store = self.ctx.store
         accounts = await store.list_accounts(current.user.id)
         if not any(a.provider == provider_id and a.account_id == account_id for a in accounts):
             raise NotFound("No such linked account")
-        found = await store.get_credentials(self.auth.email_key(current.user.email))
+        found = await store.get_credentials(self.ctx.email_key(current.user.email))
         has_password = found is not None and found[1] is not None
         if not has_password and len(accounts) == 1 and not await store.list_authenticators(current.user.id):
             raise InvalidRequest("this is the account's only way to sign in; set a password or add a passkey first")
         if not await store.unlink_account(current.user.id, provider_id, account_id):
             raise NotFound("No such linked account")
-        await self.auth.security.credential_changed(
+        await self.security.credential_changed(
             current.user, "account_unlinked", keep_session=current.session.id, provider=provider_id
         )
 
     async def _link(self, user: User, account: Account, meta: RequestMeta | None) -> Account:
         linked = Account(user.id, account.provider, account.account_id, account.created_at)
         try:
-            await self.auth.store.link_account(linked)
+            await self.ctx.store.link_account(linked)
         except AccountInUse:
             raise OAuthAccountNotLinked("This provider account is already linked to another user") from None
-        await self.auth.audit("link_account", user_id=user.id, meta=meta, provider=account.provider)
+        await self.ctx.audit("link_account", user_id=user.id, meta=meta, provider=account.provider)
         return linked
 
 

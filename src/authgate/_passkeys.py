@@ -1,4 +1,4 @@
-"""Passkeys (goauth's passkey sequence) with py_webauthn: registration for a signed-in user (after
+"""Passkeys (WebAuthn) with py_webauthn: registration for a signed-in user (after
 step-up, a credential event), discoverable-credential sign-in, single-use expiring challenges, sign
 counter checked, user verification (UV) required for a passkey to count as multi-factor, and the
 assertion's `userHandle` checked against the credential's owner (WebAuthn L2, section 7.2).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._optional import extra_error
@@ -35,13 +35,12 @@ try:
 except ModuleNotFoundError as error:
     raise extra_error(error, "passkeys") from None
 
+from ._context import AuthContext
 from ._errors import NotFound, Verification
-from ._models import Authenticator, AuthSession, RequestMeta, SignInResult
+from ._mfa import MFAFlow
+from ._models import Authenticator, AuthSession, MFAChallenge, RequestMeta, SignInResult
+from ._security import AccountSecurity
 from ._verification import Verifications
-
-if TYPE_CHECKING:
-    from ._engine import Auth
-    from .mfa import MFAChallenge
 
 __all__ = ["PasskeyFlow"]
 
@@ -80,10 +79,12 @@ def _signed_challenge(credential: dict[str, Any]) -> str:
 class PasskeyFlow:
     """WebAuthn ceremonies for one `Auth`."""
 
-    def __init__(self, auth: Auth) -> None:
-        self.auth = auth
-        self.options = auth.config.passkeys
-        self.tokens = Verifications(auth)
+    def __init__(self, ctx: AuthContext, *, security: AccountSecurity, mfa: MFAFlow) -> None:
+        self.ctx = ctx
+        self.options = ctx.config.passkeys
+        self.security = security
+        self.mfa = mfa
+        self.tokens = Verifications(ctx)
 
     @property
     def _user_verification(self) -> UserVerificationRequirement:
@@ -100,10 +101,10 @@ class PasskeyFlow:
         self, current: AuthSession, *, origin: str, password: str | None = None, code: str | None = None
     ) -> dict[str, Any]:
         """Start adding a passkey; needs step-up (a stolen session alone adds no passkey)."""
-        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        current = await self.security.require_step_up(current, password=password, code=code)
         user = current.user
         rp_id, _ = self.relying_party(origin)
-        existing = await self.auth.store.list_authenticators(user.id)
+        existing = await self.ctx.store.list_authenticators(user.id)
         options = generate_registration_options(
             rp_id=rp_id,
             rp_name=self.options.rp_name,
@@ -125,7 +126,7 @@ class PasskeyFlow:
     async def register(
         self, current: AuthSession, credential: dict[str, Any], name: str | None, *, origin: str
     ) -> Authenticator:
-        current = await self.auth.security.require_step_up(current)
+        current = await self.security.require_step_up(current)
         user = current.user
         challenge = _signed_challenge(credential)
         token = await self.tokens.consume(challenge, REGISTER)
@@ -148,12 +149,12 @@ class PasskeyFlow:
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             name=(name or "Passkey")[:255],
-            created_at=self.auth.config.clock(),
+            created_at=self.ctx.config.clock(),
             transports=tuple(str(t) for t in transports if isinstance(t, str))[:8],
             backed_up=verified.credential_backed_up,
         )
-        await self.auth.store.add_authenticator(authenticator)  # PasskeyInUse for a duplicate
-        await self.auth.security.credential_changed(
+        await self.ctx.store.add_authenticator(authenticator)  # PasskeyInUse for a duplicate
+        await self.security.credential_changed(
             user, "passkey_added", keep_session=current.session.id, credential=authenticator.credential_id[:16]
         )
         return authenticator
@@ -162,10 +163,10 @@ class PasskeyFlow:
         self, current: AuthSession, credential_id: str, *, password: str | None = None, code: str | None = None
     ) -> None:
         """Remove one of the user's passkeys (needs step-up; a credential event)."""
-        current = await self.auth.security.require_step_up(current, password=password, code=code)
-        if not await self.auth.store.delete_authenticator(current.user.id, credential_id):
+        current = await self.security.require_step_up(current, password=password, code=code)
+        if not await self.ctx.store.delete_authenticator(current.user.id, credential_id):
             raise NotFound("No such passkey")
-        await self.auth.security.credential_changed(
+        await self.security.credential_changed(
             current.user, "passkey_removed", keep_session=current.session.id, credential=credential_id[:16]
         )
 
@@ -190,7 +191,7 @@ class PasskeyFlow:
         if not is_credential_id(credential_id):
             raise Verification("The passkey response is malformed")
         assert isinstance(credential_id, str)  # noqa: S101 - narrowed by is_credential_id
-        stored = await self.auth.store.get_authenticator(credential_id)
+        stored = await self.ctx.store.get_authenticator(credential_id)
         if stored is None:
             raise Verification("This passkey is not registered")
         # Usernameless sign-in identified nobody beforehand, so the handle must be there and name
@@ -208,19 +209,18 @@ class PasskeyFlow:
             )  # fmt: skip
         except (InvalidAuthenticationResponse, ValueError, TypeError, KeyError):
             raise Verification("The passkey could not be verified") from None
-        now = self.auth.config.clock()
-        if not await self.auth.store.update_authenticator_use(
+        now = self.ctx.config.clock()
+        if not await self.ctx.store.update_authenticator_use(
             credential_id, sign_count=verified.new_sign_count, now=now
         ):
             raise Verification("The passkey's signature counter went backwards; it may be cloned")
-        user = await self.auth.store.get_user(stored.user_id)
+        user = await self.ctx.store.get_user(stored.user_id)
         if user is None:
             raise Verification()
-        if not verified.user_verified and self.auth.mfa.trusted_device(trusted_device, user) is None:
-            methods = await self.auth.mfa.methods_for(user)
-            if methods:
-                return await self.auth.mfa.challenge(user, methods, meta)
-        return await self.auth.start_session(user, meta, method="passkey")
+        # A user-verified passkey is two factors in one (possession plus PIN or biometrics).
+        return await self.mfa.after_first_factor(
+            user, meta, method="passkey", trusted_device=trusted_device, second_factor_done=verified.user_verified
+        )
 
     @staticmethod
     def describe(authenticator: Authenticator) -> dict[str, Any]:

@@ -9,14 +9,12 @@ recorded, so a blocked client cannot extend its own lockout forever.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import ipaddress
 import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,12 +26,9 @@ from limits.errors import StorageError
 from ._errors import Configuration, RateLimited, ServiceUnavailable
 from ._redis_bounds import CircuitBreaker, ConnectionSlots, RedisBusy, blocking_pool, check_bounds
 
-__all__ = ["RateLimitOptions", "RateLimiter", "client_ip", "ip_key"]
+__all__ = ["LIMIT_NAMES", "RateLimitOptions", "RateLimiter"]
 
 logger = logging.getLogger("authgate.ratelimit")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _MEMORY_SCHEMES = frozenset({"memory", "async+memory"})
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "async+redis", "async+rediss"})
@@ -46,8 +41,8 @@ class RateLimitOptions:
     Limits use the `limits` notation ("10/minute", several joined with ";"). `storage_url` is
     "memory://" (one process) or "redis://host:port/db" (shared by every process). `redis_down`
     says what happens when that Redis is unreachable: "closed" answers 503, "open" lets requests
-    through unlimited (and logs a warning). `trusted_proxies` lists the reverse proxies (IPs or
-    CIDRs) whose `X-Forwarded-For` is believed; empty means the header is ignored.
+    through unlimited (and logs a warning). Which address a request counts against is
+    `Auth(trusted_proxies=...)`: it is the client IP of everything, not only of the limits.
 
     Bounds (seconds unless said): with Redis, `redis_timeout` limits connecting and each reply,
     at most `redis_max_connections` checks use Redis at once and a check that waits longer than
@@ -73,9 +68,6 @@ class RateLimitOptions:
     reauth_per_user: str = "10/minute;100/day"
     # Sign-ups per client IP.
     sign_up_per_ip: str = "10/hour"
-    # Enforced by the OTP challenge itself (a try counter stored with it); carried here so that
-    # every limit is configured in one place.
-    otp_per_challenge: int = 5
     # One-time codes (TOTP, email, recovery) checked per user.
     otp_per_user: str = "10/10minutes"
     # Password reset emails per address.
@@ -93,8 +85,6 @@ class RateLimitOptions:
     magic_link_per_email: str = "3/10minutes;10/day"
     # Redis unreachable: "closed" answers 503, "open" lets requests through unlimited (and logs a warning).
     redis_down: Literal["closed", "open"] = "closed"
-    # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the header is ignored.
-    trusted_proxies: tuple[str, ...] = ()
     # Namespace of every Redis key, so that apps (or test runs) sharing one Redis never collide.
     key_prefix: str = "authgate"
     # Seconds for connecting to the limiter's Redis and each reply (one reconnect only for a broken
@@ -136,11 +126,8 @@ class RateLimiter:
         self.options = options = options or RateLimitOptions()
         if options.redis_down not in ("closed", "open"):
             raise Configuration("rate limits: redis_down must be 'closed' or 'open'")
-        if not isinstance(options.otp_per_challenge, int) or options.otp_per_challenge < 1:
-            raise Configuration("rate limits: otp_per_challenge must be a positive integer")
         if not options.key_prefix or ":" in options.key_prefix:
             raise Configuration("rate limits: key_prefix must be non-empty and contain no ':'")
-        _parse_networks(tuple(options.trusted_proxies))
         check_bounds("rate limits", redis_timeout=options.redis_timeout,
                      redis_max_connections=options.redis_max_connections,
                      redis_pool_timeout=options.redis_pool_timeout, redis_circuit_reset=options.redis_circuit_reset,
@@ -305,73 +292,6 @@ class _ForgivingEvents(dict[str, Any]):
 
     def __missing__(self, key: str) -> list[Any]:
         return []
-
-
-def client_ip(scope: Mapping[str, Any], trusted_proxies: Sequence[str]) -> str | None:
-    """The address to count a request against.
-
-    The socket peer, unless the peer is a trusted proxy: then the right-most `X-Forwarded-For`
-    entry that is not itself a trusted proxy. Entries left of it were written by the client and
-    are never believed. A malformed entry stops the walk at the last address that parsed.
-    """
-    client = scope.get("client")
-    peer: str | None = client[0] if client and isinstance(client[0], str) else None
-    if not peer or not trusted_proxies:
-        return peer
-    networks = _parse_networks(tuple(trusted_proxies))
-    current = _parse_ip(peer)
-    if current is None or not _is_trusted(current, networks):
-        return peer
-    forwarded = [
-        value.decode("latin-1") for name, value in scope.get("headers", ()) if name.lower() == b"x-forwarded-for"
-    ]
-    for entry in reversed(",".join(forwarded).split(",")):
-        hop = _parse_ip(entry.strip())
-        if hop is None:
-            break
-        current = hop
-        if not _is_trusted(hop, networks):
-            break
-    return str(current)
-
-
-def ip_key(ip: str | None) -> str:
-    """The rate limit bucket of an address: IPv4 as is, IPv6 by its /64 (one host usually owns a
-    whole /64), IPv4-mapped IPv6 as the IPv4, anything else "unknown"."""
-    address = _parse_ip(ip) if ip else None
-    if address is None:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv4Address):
-        return str(address)
-    return str(ipaddress.IPv6Network((int(address), 64), strict=False))
-
-
-def _parse_ip(value: str) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address.scope_id:
-            address = ipaddress.IPv6Address(int(address))
-    return address
-
-
-def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
-    return any(address in network for network in networks)
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    networks = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            raise Configuration(f"rate limits: trusted_proxies entry {value!r} is not an IP address or CIDR") from None
-    return tuple(networks)
 
 
 def _parse_limit(name: str, value: object) -> list[RateLimitItem]:

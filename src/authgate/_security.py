@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._errors import CredentialsSignin, ReauthenticationRequired, Verification
+from ._context import AuthContext
+from ._errors import CredentialsSignin, InvalidRequest, ReauthenticationRequired, Verification
 from ._models import AuthSession, RequestMeta, User
-
-if TYPE_CHECKING:
-    from ._engine import Auth
+from ._totp_codes import TOTPCodes
+from .mail import credential_changed_notice
 
 __all__ = ["AccountSecurity"]
 
@@ -33,9 +33,10 @@ logger = logging.getLogger("authgate")
 class AccountSecurity:
     """Credential events and step-up for one `Auth`."""
 
-    def __init__(self, auth: Auth) -> None:
-        self.auth = auth
-        self.config = auth.config
+    def __init__(self, ctx: AuthContext, totp: TOTPCodes) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.totp = totp
 
     # -- credential events -----------------------------------------------------------------------
 
@@ -55,13 +56,10 @@ class AccountSecurity:
         Call it after the change itself is stored: a sign-in that read the old credential then
         carries the old version, and its session insert is refused (or, if it won the race, the
         session is deleted here with the others)."""
-        revoked = await self.auth.store.record_credential_change(user.id, keep_session_id=keep_session)
-        await self.auth.audit(event, user_id=user.id, meta=meta, sessions_revoked=revoked, **detail)
-        if notify and user.email_verified and self.auth.email_sender is not None:
-            from .mail import credential_changed_notice
-
-            accounts = self.auth.accounts
-            accounts.deliver_later(credential_changed_notice(user.email, event, accounts.app_url))
+        revoked = await self.ctx.store.record_credential_change(user.id, keep_session_id=keep_session)
+        await self.ctx.audit(event, user_id=user.id, meta=meta, sessions_revoked=revoked, **detail)
+        if notify and user.email_verified and self.ctx.email_sender is not None:
+            self.ctx.deliver_later(credential_changed_notice(user.email, event, self.ctx.app_url))
         return revoked
 
     # -- step-up ---------------------------------------------------------------------------------
@@ -86,22 +84,38 @@ class AccountSecurity:
     ) -> AuthSession:
         """Check a password (or a TOTP code) of the signed-in user and record the new auth time
         on the session. Limited per user, never in the sign-in bucket strangers can fill."""
-        await self.auth.rate_limit("reauth_per_user", current.user.id)
+        await self.ctx.rate_limit("reauth_per_user", current.user.id)
         if password is not None:
             if not await self.password_matches(current.user, password):
-                await self.auth.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
+                await self.ctx.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
                 raise CredentialsSignin("Current password is wrong")
-        elif code is None or not await self.auth.mfa.totp_code_matches(current.user.id, code):
-            await self.auth.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
+        elif code is None or not await self.totp.confirmed_code_matches(current.user.id, code):
+            await self.ctx.audit("reauth_failed", user_id=current.user.id, session_id=current.session.id)
             raise Verification("Wrong code")
         now = self.config.clock()
-        if self.auth.uses_database_sessions:
-            await self.auth.store.set_session_auth_time(current.session.id, now)
+        if self.ctx.uses_database_sessions:
+            await self.ctx.store.set_session_auth_time(current.session.id, now)
         return replace(current, session=replace(current.session, auth_time=now))
 
     async def password_matches(self, user: User, password: str) -> bool:
         """Verify the user's current password (one hash verification whether or not one is set)."""
-        found = await self.auth.store.get_credentials(self.auth.email_key(user.email))
+        found = await self.ctx.store.get_credentials(self.ctx.email_key(user.email))
         stored = found[1] if found is not None and found[0].id == user.id else None
-        ok, _ = await self.auth.hasher.verify(stored, password)
+        ok, _ = await self.ctx.hasher.verify(stored, password)
         return ok and stored is not None
+
+    # -- sign out everywhere -----------------------------------------------------------------------
+
+    async def sign_out_everywhere_else(self, user_id: str, current_session_id: str) -> int:
+        """Sign out everywhere else. The owner evicting an intruder also ends what the intruder may
+        have left behind: pending links (an email change), trusted devices, MFA challenges. So this
+        is a credential event, told to nobody (the owner just did it)."""
+        if not self.ctx.uses_database_sessions:
+            raise InvalidRequest("listing and revoking sessions needs the database session strategy")
+        await self.ctx.open()
+        user = await self.ctx.store.get_user(user_id)
+        if user is None:
+            return 0
+        return await self.credential_changed(
+            user, "session_revoked", keep_session=current_session_id, notify=False, reason="others"
+        )

@@ -16,6 +16,11 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from ._check import CheckInput, load_app, run_check
+from ._cli_db import DatabaseTarget, cleanup, migrate
+from ._errors import AuthError, DatabaseUnavailable
+from .schema import SCHEMA_SQL
+
 __all__ = ["EXIT_FAILED", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
 EXIT_FAILED = 1
@@ -38,20 +43,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .schema import SCHEMA_SQL
 
     print(SCHEMA_SQL[args.dialect])
     return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from ._cli_db import DatabaseTarget, migrate
 
     return asyncio.run(migrate(DatabaseTarget(args.database_url, args.schema), dry_run=args.dry_run, sql=args.sql))
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from ._cli_db import DatabaseTarget, cleanup
 
     return asyncio.run(cleanup(DatabaseTarget(args.database_url, args.schema), batch_size=args.batch_size))
 
@@ -62,8 +64,6 @@ def _secret(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ._check import CheckInput, load_app, run_check
-    from ._cli_db import DatabaseTarget
 
     database = DatabaseTarget(args.database_url, args.schema) if args.database_url else None
     if args.app:
@@ -179,7 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(f"--batch-size must be at least 1, not {args.batch_size}")
     if getattr(args, "schema", None) and args.database_url and not args.database_url.lower().startswith("postgres"):
         command.error("--schema applies to PostgreSQL databases only")
-    from ._errors import AuthError, DatabaseUnavailable
 
     try:
         code: int = args.run(args)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from .._errors import AuthError, InvalidRequest, NotFound
+from .._mfa import TRUSTED_DEVICE_COOKIE
 from .._models import AuthSession
-from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .confirmation import check_form_csrf, read_form_or_json, send_confirmation_page
 from .credentials import authenticate_request, check_cross_site
@@ -178,7 +178,7 @@ class AccountRoutes:
             query = {flag: "1"}
         except AuthError as error:
             query = {"error": error.kind}
-        await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode(query)}")
+        await send_redirect(send, f"{self.auth.ctx.app_url}/?{urlencode(query)}")
 
     async def verify_email_link(self, call: Call, send: Send) -> None:
         await self._link_then_redirect(call, send, self.auth.accounts.verify_email, "email_verified")
@@ -236,7 +236,7 @@ class AccountRoutes:
             query = {"email_changed": "1"}
         except AuthError as error:
             query = {"error": error.kind}
-        await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode(query)}")
+        await send_redirect(send, f"{self.auth.ctx.app_url}/?{urlencode(query)}")
 
     async def change_email_link(self, call: Call, send: Send) -> None:
         """GET, the emailed link: a confirmation page; only its POST changes the address (a mail
@@ -245,7 +245,7 @@ class AccountRoutes:
             token = call.query().get("token")
             new_email = await self.auth.accounts.pending_email_change(token)
         except AuthError as error:
-            await send_redirect(send, f"{self.auth.accounts.app_url}/?{urlencode({'error': error.kind})}")
+            await send_redirect(send, f"{self.auth.ctx.app_url}/?{urlencode({'error': error.kind})}")
             return
         await send_confirmation_page(
             call, send, self.config, title="Change your email address",

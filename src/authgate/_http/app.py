@@ -18,16 +18,16 @@ from .._errors import (
     SessionExpired,
     Unauthenticated,
 )
+from .._mfa import TRUSTED_DEVICE_COOKIE
 from .._models import SignInResult
 from ..mfa import MFAChallenge
-from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .credentials import authenticate_request, check_cross_site, check_cross_site_or_bearer, read_credentials
 from .parsing import Receive, drain_body, optional_string_field, read_json_body, string_field
 from .responses import Send, clearing_cookies, send_error, send_json, session_cookies
 
 if TYPE_CHECKING:
-    from .._engine import Auth
+    from .._engine import AuthEngine
 
 __all__ = ["AuthApp"]
 
@@ -37,7 +37,7 @@ Handler = Callable[[Call, Send], Awaitable[None]]
 class AuthApp:
     """ASGI app serving the auth routes. Get it from `auth.asgi_app`."""
 
-    def __init__(self, auth: Auth) -> None:
+    def __init__(self, auth: AuthEngine) -> None:
         from ..openapi import serve_openapi
         from .account_routes import AccountRoutes
         from .magic_link_routes import MagicLinkRoutes
@@ -45,7 +45,6 @@ class AuthApp:
 
         self.auth = auth
         self.config = auth.config
-        self.trusted_proxies = auth.limiter.options.trusted_proxies if auth.limiter else ()
         providers = ProviderRoutes(self)
         self.accounts = AccountRoutes(self)
         self.magic_links = MagicLinkRoutes(providers)
@@ -107,7 +106,7 @@ class AuthApp:
             handler = methods.get(scope["method"])
             if handler is None:
                 raise MethodNotAllowed()
-            call = Call(scope, receive, read_credentials(scope, self.config), self.config, self.trusted_proxies)
+            call = Call(scope, receive, read_credentials(scope, self.config), self.config)
             call.path_param = param
             await handler(call, send)
         except AuthError as error:

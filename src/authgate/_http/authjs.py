@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from .._errors import AccessDenied, CredentialsSignin, RateLimited
+from .._mfa import TRUSTED_DEVICE_COOKIE
 from ..mfa import MFAChallenge
-from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .call import Call
 from .parsing import string_field
 from .responses import Send, send_json, send_redirect, session_cookies

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._client_ip import client_ip
 from .._config import AuthConfig
 from .._models import RequestMeta
-from .credentials import Credentials, own_origin
+from .credentials import Credentials, cookie_value, own_origin
 from .parsing import Receive, parse_urlencoded
 
 __all__ = ["Call"]
@@ -15,21 +16,13 @@ __all__ = ["Call"]
 class Call:
     """Scope, receive, and the credentials read once from the headers."""
 
-    __slots__ = ("config", "credentials", "path_param", "receive", "scope", "trusted_proxies")
+    __slots__ = ("config", "credentials", "path_param", "receive", "scope")
 
-    def __init__(
-        self,
-        scope: Any,
-        receive: Receive,
-        credentials: Credentials,
-        config: AuthConfig,
-        trusted_proxies: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, scope: Any, receive: Receive, credentials: Credentials, config: AuthConfig) -> None:
         self.scope = scope
         self.receive = receive
         self.credentials = credentials
         self.config = config
-        self.trusted_proxies = trusted_proxies
         self.path_param = ""
 
     def header(self, name: bytes) -> str | None:
@@ -39,17 +32,14 @@ class Call:
         return None
 
     def cookie(self, name: str) -> str | None:
-        from .credentials import cookie_value
-
         header = self.header(b"cookie")
         return cookie_value(header, name) if header else None
 
     def meta(self) -> RequestMeta:
         """Client IP (the socket peer, or the right-most untrusted X-Forwarded-For hop when the peer
         is a trusted proxy) and user agent."""
-        from .._ratelimit import client_ip
-
-        return RequestMeta(ip=client_ip(self.scope, self.trusted_proxies), user_agent=self.header(b"user-agent"))
+        ip = client_ip(self.scope, self.config.trusted_proxies)
+        return RequestMeta(ip=ip, user_agent=self.header(b"user-agent"))
 
     def query(self) -> dict[str, str]:
         """Query parameters; a repeated key is refused rather than guessed at."""

@@ -13,7 +13,7 @@ from .._errors import ForbiddenOrigin, MissingCSRF
 from .._models import AuthSession
 
 if TYPE_CHECKING:
-    from .._engine import Auth
+    from .._engine import AuthEngine
 
 __all__ = ["Credentials", "authenticate_request", "check_cross_site", "read_credentials"]
 
@@ -117,7 +117,7 @@ def _check_origin(scope: Any, credentials: Credentials, config: AuthConfig) -> N
 
 
 async def authenticate_request(
-    scope: Any, credentials: Credentials, auth: Auth, *, fresh: bool = False
+    scope: Any, credentials: Credentials, auth: AuthEngine, *, fresh: bool = False
 ) -> AuthSession:
     """The one check in front of every protected request: RequireAuth, the FastAPI and Litestar
     dependencies and the auth app's own signed-in routes all call it, for every scope type.
@@ -143,7 +143,7 @@ async def authenticate_request(
     return await authenticate(credentials.token)
 
 
-async def check_cross_site_or_bearer(scope: Any, credentials: Credentials, auth: Auth) -> None:
+async def check_cross_site_or_bearer(scope: Any, credentials: Credentials, auth: AuthEngine) -> None:
     """For routes that act on the caller's own session without needing it up front (sign-out): a
     bearer token that authenticates is its own proof; anything else gets the cross-site check."""
     if credentials.from_bearer and await auth.get_session(credentials.token) is not None:

@@ -13,9 +13,9 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from .._errors import AuthError, MethodNotAllowed
+from .._mfa import TRUSTED_DEVICE_COOKIE
 from .._oauth import error_location
 from ..mfa import MFAChallenge
-from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .authjs import mfa_location, send_location, url_mode
 from .call import Call
 from .confirmation import send_confirmation_page

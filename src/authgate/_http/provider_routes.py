@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._csrf import csrf_token_from_cookie, new_csrf_cookie
 from .._errors import AuthError, InvalidRequest, NotFound, Unauthenticated
+from .._mfa import TRUSTED_DEVICE_COOKIE
 from .._oauth import CHECKS_COOKIE, CHECKS_MAX_AGE, error_location
 from ..mfa import MFAChallenge
-from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .authjs import UrlMode, credentials_form, mfa_location, send_location, url_mode
 from .call import Call
 from .confirmation import CSRF_COOKIE, check_form_csrf, read_form_or_json

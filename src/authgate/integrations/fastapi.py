@@ -9,106 +9,31 @@ OpenAPI; `auth.current_user` and `auth.optional_user` are the dependencies:
 # No `from __future__ import annotations`: FastAPI reads the dependencies' annotations at run time,
 # and those name the security schemes built inside the factories below.
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-from .._errors import AuthError, Unauthenticated
-from .._models import User
+from .._http.fastapi_dependencies import (
+    NO_STORE,
+    AuthHTTPException,
+    current_user_dependency,
+    optional_user_dependency,
+)
 from .._optional import extra_error
-from ._common import authenticate_scope, has_credentials
 
 try:
-    from fastapi import FastAPI, HTTPException, Request, Security
+    from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
-    from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 except ModuleNotFoundError as error:
     raise extra_error(error, "fastapi") from None
 
 if TYPE_CHECKING:
-    from .._engine import Auth
+    from .._auth import Auth
 
 __all__ = ["AuthHTTPException", "current_user_dependency", "install", "optional_user_dependency"]
-
-_NO_STORE = {"Cache-Control": "no-store"}
-
-
-class AuthHTTPException(HTTPException):
-    """An AuthError on its way out of a FastAPI dependency. `install()` answers it with the error's
-    own `{"error", "kind"}` body; without `install()` FastAPI nests that body under `detail`."""
-
-    def __init__(self, error: AuthError) -> None:
-        super().__init__(error.status_code, detail=error.to_json(), headers=_NO_STORE)
-        self.error = error
-
-
-def _schemes(auth: "Auth") -> tuple[APIKeyCookie, HTTPBearer]:
-    # Declared as FastAPI security dependencies only so that the app's OpenAPI shows both ways in
-    # (with auto_error=False they never refuse anything; authgate's own check decides).
-    cookie = APIKeyCookie(
-        name=auth.config.cookies.session_cookie,
-        scheme_name="authgateCookie",
-        description="The session cookie set by sign-in (browsers also send X-Authgate-Client: true on writes).",
-        auto_error=False,
-    )
-    bearer = HTTPBearer(
-        scheme_name="authgateBearer",
-        description="An access token from sign-in with transport=bearer.",
-        auto_error=False,
-    )
-    return cookie, bearer
-
-
-def current_user_dependency(auth: "Auth") -> Callable[..., Awaitable[User]]:
-    """The signed-in user, or 401/403 exactly like RequireAuth; the session lands on `request.state`."""
-    cookie, bearer = _schemes(auth)
-
-    async def current_user(
-        request: Request,
-        _cookie: Annotated[str | None, Security(cookie)],
-        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> User:
-        try:
-            current = await authenticate_scope(auth, request.scope)
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
-
-    return current_user
-
-
-def optional_user_dependency(auth: "Auth") -> Callable[..., Awaitable[User | None]]:
-    """The signed-in user, or None for a request without a session (or with an unknown token).
-
-    An expired access token still answers 401 `SessionExpired`, so the JS client refreshes and
-    retries instead of showing a signed-in user a signed-out page; a store outage answers 503.
-    """
-    cookie, bearer = _schemes(auth)
-
-    async def optional_user(
-        request: Request,
-        _cookie: Annotated[str | None, Security(cookie)],
-        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> User | None:
-        if not has_credentials(auth, request.scope):
-            return None
-        try:
-            current = await authenticate_scope(auth, request.scope)
-        except Unauthenticated:
-            return None
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
-
-    return optional_user
 
 
 async def _answer(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthHTTPException)  # noqa: S101 - registered for this class only
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     retry_after = getattr(exc.error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)

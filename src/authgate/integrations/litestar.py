@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import AuthError, Unauthenticated
+from .._http.dependencies import authenticate_scope, has_credentials
 from .._models import AuthSession, User
 from .._optional import extra_error
-from ._common import authenticate_scope, has_credentials
 
 try:
     from litestar import Request, Response
@@ -35,7 +35,7 @@ except ModuleNotFoundError as error:
     raise extra_error(error, "litestar") from None
 
 if TYPE_CHECKING:
-    from .._engine import Auth
+    from .._auth import Auth
 
 __all__ = ["AuthGatePlugin", "CurrentUser", "OptionalUser"]
 

@@ -16,7 +16,7 @@ from .._http.credentials import SAFE_METHODS, authenticate_request, read_credent
 from .._http.responses import send_error, send_redirect
 
 if TYPE_CHECKING:
-    from .._engine import Auth
+    from .._auth import Auth
 
 __all__ = ["RequireAuth"]
 

@@ -1,6 +1,7 @@
-"""Second factors: email one-time codes, TOTP with recovery codes, trusted devices."""
+"""Second factors: the public types (the challenge a sign-in answers with, a TOTP enrolment) and
+the TOTP primitives. The flow itself is `auth.mfa`."""
 
-from ._flow import MFAChallenge, MFAFlow
+from .._models import MFAChallenge
 from ._totp import TOTPEnrollment
 
-__all__ = ["MFAChallenge", "MFAFlow", "TOTPEnrollment"]
+__all__ = ["MFAChallenge", "TOTPEnrollment"]

@@ -1,4 +1,4 @@
-"""The two-step sign-in (goauth's credentials + MFA sequence), TOTP enrolment, recovery codes
+"""The two-step sign-in (a first factor, then a second), TOTP enrolment, recovery codes
 and trusted devices.
 
 A challenge is a random token stored hashed, bound to the user, dead after `max_attempts` wrong
@@ -13,43 +13,28 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
-from .._errors import InvalidRequest, ServiceUnavailable, Verification
-from .._models import AuthSession, MFAFactor, RequestMeta, SignInResult, User
-from .._optional import require
-from .._tokens import hash_token
-from .._verification import Verifications
-from ._totp import SecretBox, TOTPEnrollment, is_six_digits, matching_step, new_secret, qr_svg_data_uri
+from ._context import AuthContext
+from ._errors import InvalidRequest, ServiceUnavailable, Verification
+from ._models import AuthSession, MFAChallenge, MFAFactor, RequestMeta, SignInResult, User
+from ._optional import require
+from ._security import AccountSecurity
+from ._session_flow import SessionFlow
+from ._tokens import hash_token
+from ._totp_codes import TOTPCodes
+from ._verification import Verifications
+from .mail import otp_message
+from .mfa._totp import TOTPEnrollment, is_six_digits, matching_step, new_secret, qr_svg_data_uri
 
-if TYPE_CHECKING:
-    from .._engine import Auth
-
-__all__ = ["TRUSTED_DEVICE_COOKIE", "MFAChallenge", "MFAFlow"]
+__all__ = ["TRUSTED_DEVICE_COOKIE", "MFAFlow"]
 
 logger = logging.getLogger("authgate")
 
 CHALLENGE = "mfa_challenge"
 TRUSTED_DEVICE_COOKIE = "authgate_trusted_device"
 RECOVERY_CODES = 10
-
-
-@dataclass(frozen=True, slots=True)
-class MFAChallenge:
-    """The first step passed: no session yet, a second factor is due."""
-
-    challenge: str
-    expires_in: int
-    methods: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "mfa_required": True,
-            "challenge": self.challenge,
-            "expires_in": self.expires_in,
-            "methods": list(self.methods),
-        }
 
 
 def _recovery_code() -> str:
@@ -60,12 +45,16 @@ def _recovery_code() -> str:
 class MFAFlow:
     """Second-factor operations for one `Auth`."""
 
-    def __init__(self, auth: Auth) -> None:
-        self.auth = auth
-        self.config = auth.config
-        self.options = auth.config.mfa
-        self.tokens = Verifications(auth)
-        self.box = SecretBox(auth.config.secrets)
+    def __init__(
+        self, ctx: AuthContext, *, sessions: SessionFlow, security: AccountSecurity, totp: TOTPCodes
+    ) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.options = ctx.config.mfa
+        self.sessions = sessions
+        self.security = security
+        self.totp = totp
+        self.tokens = Verifications(ctx)
 
     def _mac(self, *parts: str, secret: str | None = None) -> str:
         message = "\x1f".join(parts).encode()
@@ -101,21 +90,40 @@ class MFAFlow:
 
     # -- sign-in ---------------------------------------------------------------------------------
 
+    async def after_first_factor(
+        self,
+        user: User,
+        meta: RequestMeta | None,
+        *,
+        method: str,
+        trusted_device: str | None,
+        second_factor_done: bool = False,
+        account: Any = None,
+        profile: Any = None,
+    ) -> SignInResult | MFAChallenge:
+        """Where every sign-in path goes once its first factor passed: the MFA challenge when a
+        second factor is due (not done already, no trusted device for this user), else the session."""
+        if not second_factor_done and self.trusted_device(trusted_device, user) is None:
+            methods = await self.methods_for(user)
+            if methods:
+                return await self.challenge(user, methods, meta)
+        return await self.sessions.start(user, meta, method=method, account=account, profile=profile)
+
     async def methods_for(self, user: User) -> tuple[str, ...]:
         """The second factors a user must choose from; empty when none is due."""
-        factors = [f for f in await self.auth.store.list_mfa_factors(user.id) if f.confirmed]
+        factors = [f for f in await self.ctx.store.list_mfa_factors(user.id) if f.confirmed]
         kinds = {f.kind for f in factors}
         if not kinds and self.options.required:
             kinds = {"email"}
         methods = tuple(sorted(kinds))
-        if "totp" in kinds and await self.auth.store.count_recovery_codes(user.id):
+        if "totp" in kinds and await self.ctx.store.count_recovery_codes(user.id):
             methods += ("recovery_code",)
         return methods
 
     async def challenge(self, user: User, methods: tuple[str, ...], meta: RequestMeta | None) -> MFAChallenge:
         """Create the challenge (and email a code when that is a method). The challenge remembers
         the credential version the first factor was checked against (see `verify`)."""
-        if "email" in methods and self.auth.email_sender is None:
+        if "email" in methods and self.ctx.email_sender is None:
             # Fail closed: dropping the factor would turn a second factor off without anyone asking.
             others = tuple(m for m in methods if m != "email")
             if not others:
@@ -131,31 +139,29 @@ class MFAFlow:
             data["code_mac"] = self._mac("otp", hash_token(raw), code)
         await self.tokens.issue(CHALLENGE, user_id=user.id, lifetime=self.options.code_lifetime, data=data, raw=raw)
         if code is not None:
-            from ..mail import otp_message
-
             minutes = max(1, round(self.options.code_lifetime.total_seconds() / 60))
-            await self.auth.accounts.deliver(otp_message(user.email, code, minutes))
+            await self.ctx.deliver(otp_message(user.email, code, minutes))
         return MFAChallenge(raw, int(self.options.code_lifetime.total_seconds()), methods)
 
     async def verify(self, raw: str, code: str, *, meta: RequestMeta | None) -> SignInResult:
         """Check a code against a challenge; the first right code creates the session."""
         token = await self.tokens.peek(raw, CHALLENGE)
         user_id = token.user_id or ""
-        await self.auth.rate_limit("otp_per_user", user_id)
+        await self.ctx.rate_limit("otp_per_user", user_id)
         if await self.tokens.count_attempt(raw) > self.options.max_attempts:
-            await self.auth.store.consume_verification(hash_token(raw), CHALLENGE)  # dead now
+            await self.ctx.store.consume_verification(hash_token(raw), CHALLENGE)  # dead now
             raise Verification("Too many wrong codes; sign in again")
         methods = (token.data or {}).get("methods", [])
         if not await self._code_matches(raw, token.data or {}, methods, user_id, code):
-            await self.auth.audit("mfa_failed", user_id=user_id, meta=meta)
+            await self.ctx.audit("mfa_failed", user_id=user_id, meta=meta)
             raise Verification("Wrong code")
         await self.tokens.consume(raw, CHALLENGE)  # a concurrent right code loses here
-        user = await self.auth.store.get_user(user_id)
+        user = await self.ctx.store.get_user(user_id)
         if user is None:
             raise Verification()
         # The session insert checks the version the first factor saw, not today's.
         checked = replace(user, credential_version=int((token.data or {}).get("cv", user.credential_version)))
-        return await self.auth.start_session(checked, meta, method="mfa")
+        return await self.sessions.start(checked, meta, method="mfa")
 
     async def _code_matches(self, raw: str, data: dict[str, Any], methods: list[str], user_id: str, code: str) -> bool:
         code = code.strip()
@@ -166,7 +172,7 @@ class MFAFlow:
                 if any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
                     return True
             if "totp" in methods:
-                return await self._totp_matches(user_id, code)
+                return await self.totp.code_matches(user_id, code)
             return False
         if "recovery_code" in methods and len(code) <= 32:
             return await self._use_recovery_code(user_id, code)
@@ -174,41 +180,9 @@ class MFAFlow:
 
     async def _use_recovery_code(self, user_id: str, code: str) -> bool:
         for code_hash in self._macs("recovery", code.lower()):  # codes made under an older secret
-            if await self.auth.store.use_recovery_code(user_id, code_hash):
+            if await self.ctx.store.use_recovery_code(user_id, code_hash):
                 return True
         return False
-
-    async def totp_code_matches(self, user_id: str, code: str) -> bool:
-        """A current code of the user's confirmed TOTP factor (spent: it cannot be replayed)."""
-        code = code.strip()
-        if not is_six_digits(code):
-            return False
-        factors = await self.auth.store.list_mfa_factors(user_id)
-        if not any(f.kind == "totp" and f.confirmed for f in factors):
-            return False
-        return await self._totp_matches(user_id, code)
-
-    def _open_secret(self, factor: MFAFactor, user_id: str) -> str:
-        assert factor.secret is not None  # noqa: S101 - callers check
-        try:
-            return self.box.open(factor.secret, user_id)
-        except ValueError:
-            # The secret it was sealed with is no longer configured: a clear answer, and the fix for
-            # the operator in the log, never a 500.
-            logger.error(
-                "authgate: the TOTP secret of user %s does not decrypt with any configured secret; add the "
-                "previous secret back as secret=[new, old] (AUTHGATE_SECRET must stay the same across restarts)",
-                user_id,
-            )
-            raise Verification("Your authenticator app cannot be checked right now; use a recovery code") from None
-
-    async def _totp_matches(self, user_id: str, code: str) -> bool:
-        factor = next((f for f in await self.auth.store.list_mfa_factors(user_id) if f.kind == "totp"), None)
-        if factor is None or factor.secret is None:
-            return False
-        step = matching_step(self._open_secret(factor, user_id), code, self.config.clock())
-        # The store refuses a step it has seen: the same code cannot be used twice in its window.
-        return step is not None and await self.auth.store.advance_totp_step(user_id, step)
 
     # -- enrolment -------------------------------------------------------------------------------
 
@@ -216,17 +190,17 @@ class MFAFlow:
         self, current: AuthSession, *, password: str | None = None, code: str | None = None
     ) -> TOTPEnrollment:
         """Start TOTP enrolment (needs step-up): an unconfirmed factor with a fresh secret."""
-        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        current = await self.security.require_step_up(current, password=password, code=code)
         user = current.user
-        existing = [f for f in await self.auth.store.list_mfa_factors(user.id) if f.kind == "totp"]
+        existing = [f for f in await self.ctx.store.list_mfa_factors(user.id) if f.kind == "totp"]
         if existing and existing[0].confirmed:
             raise InvalidRequest("TOTP is already enabled; disable it first")
         secret = new_secret()
         factor = MFAFactor(
             user_id=user.id, kind="totp", confirmed=False, created_at=self.config.clock(),
-            secret=self.box.seal(secret, user.id),
+            secret=self.totp.box.seal(secret, user.id),
         )  # fmt: skip
-        await self.auth.store.save_mfa_factor(factor)
+        await self.ctx.store.save_mfa_factor(factor)
         pyotp = require("mfa")
 
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=self.options.totp_issuer)
@@ -235,19 +209,19 @@ class MFAFlow:
     async def confirm_totp(self, current: AuthSession, code: str) -> list[str]:
         """Confirm enrolment with a first code; returns the recovery codes (shown once). The
         unconfirmed -> confirmed step is atomic: of parallel confirmations one gets the codes."""
-        current = await self.auth.security.require_step_up(current)
+        current = await self.security.require_step_up(current)
         user = current.user
-        factor = next((f for f in await self.auth.store.list_mfa_factors(user.id) if f.kind == "totp"), None)
+        factor = next((f for f in await self.ctx.store.list_mfa_factors(user.id) if f.kind == "totp"), None)
         if factor is None or factor.secret is None or factor.confirmed:
             raise InvalidRequest("start TOTP enrolment first")
-        await self.auth.rate_limit("otp_per_user", user.id)
-        step = matching_step(self._open_secret(factor, user.id), code.strip(), self.config.clock())
+        await self.ctx.rate_limit("otp_per_user", user.id)
+        step = matching_step(self.totp.open_secret(factor, user.id), code.strip(), self.config.clock())
         if step is None:
             raise Verification("Wrong code")
-        if not await self.auth.store.confirm_mfa_factor(user.id, "totp", secret=factor.secret, step=step):
+        if not await self.ctx.store.confirm_mfa_factor(user.id, "totp", secret=factor.secret, step=step):
             raise InvalidRequest("start TOTP enrolment first")  # another request confirmed it
         codes = await self._replace_recovery_codes(user)
-        await self.auth.security.credential_changed(user, "mfa_enabled", keep_session=current.session.id, kind="totp")
+        await self.security.credential_changed(user, "mfa_enabled", keep_session=current.session.id, kind="totp")
         return codes
 
     async def new_recovery_codes(
@@ -255,18 +229,18 @@ class MFAFlow:
     ) -> list[str]:
         """Replace the recovery codes (needs a password or TOTP code); the plain codes exist only
         in this answer."""
-        current = await self.auth.security.reauthenticate(current, password=password, code=code)
-        factors = await self.auth.store.list_mfa_factors(current.user.id)
+        current = await self.security.reauthenticate(current, password=password, code=code)
+        factors = await self.ctx.store.list_mfa_factors(current.user.id)
         if not any(f.kind == "totp" and f.confirmed for f in factors):
             raise InvalidRequest("recovery codes come with TOTP; enable it first")
         codes = await self._replace_recovery_codes(current.user)
-        await self.auth.security.credential_changed(current.user, "recovery_codes", keep_session=current.session.id)
+        await self.security.credential_changed(current.user, "recovery_codes", keep_session=current.session.id)
         return codes
 
     async def _replace_recovery_codes(self, user: User) -> list[str]:
         codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
         hashes = [self._mac("recovery", code) for code in codes]
-        await self.auth.store.replace_recovery_codes(user.id, hashes, now=self.config.clock())
+        await self.ctx.store.replace_recovery_codes(user.id, hashes, now=self.config.clock())
         return codes
 
     async def disable(
@@ -274,35 +248,35 @@ class MFAFlow:
     ) -> bool:
         """Turn a factor off. TOTP needs a password or a TOTP code (never the window alone); email
         codes need step-up."""
-        security = self.auth.security
+        security = self.security
         if kind == "totp":
             current = await security.reauthenticate(current, password=password, code=code)
         else:
             current = await security.require_step_up(current, password=password, code=code)
         user = current.user
-        removed = await self.auth.store.delete_mfa_factor(user.id, kind)
+        removed = await self.ctx.store.delete_mfa_factor(user.id, kind)
         if kind == "totp":
-            await self.auth.store.replace_recovery_codes(user.id, [], now=self.config.clock())
+            await self.ctx.store.replace_recovery_codes(user.id, [], now=self.config.clock())
         if removed:
-            await self.auth.security.credential_changed(user, "mfa_disabled", keep_session=current.session.id,
+            await self.security.credential_changed(user, "mfa_disabled", keep_session=current.session.id,
                                                         kind=kind)  # fmt: skip
         return removed
 
     async def enable_email(self, current: AuthSession, *, password: str | None = None, code: str | None = None) -> None:
         """Email codes as the second factor (needs step-up); the address must be verified first."""
-        if self.auth.email_sender is None:
+        if self.ctx.email_sender is None:
             raise InvalidRequest("email sign-in codes need an email_sender; none is configured")
-        current = await self.auth.security.require_step_up(current, password=password, code=code)
+        current = await self.security.require_step_up(current, password=password, code=code)
         if not current.user.email_verified:
             raise InvalidRequest("verify your email address before using it for sign-in codes")
-        await self.auth.store.save_mfa_factor(MFAFactor(current.user.id, "email", True, self.config.clock()))
-        await self.auth.security.credential_changed(current.user, "mfa_enabled", keep_session=current.session.id,
+        await self.ctx.store.save_mfa_factor(MFAFactor(current.user.id, "email", True, self.config.clock()))
+        await self.security.credential_changed(current.user, "mfa_enabled", keep_session=current.session.id,
                                                     kind="email")  # fmt: skip
 
     async def status(self, user: User) -> dict[str, Any]:
-        factors = await self.auth.store.list_mfa_factors(user.id)
+        factors = await self.ctx.store.list_mfa_factors(user.id)
         return {
             "factors": [{"kind": f.kind, "confirmed": f.confirmed} for f in factors],
-            "recovery_codes_left": await self.auth.store.count_recovery_codes(user.id),
+            "recovery_codes_left": await self.ctx.store.count_recovery_codes(user.id),
             "required": self.options.required,
         }

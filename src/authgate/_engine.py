@@ -35,8 +35,7 @@ from ._mfa import MFAFlow
 from ._models import AuthSession, MFAChallenge, RequestMeta, Session, SignInResult, User
 from ._oauth import OAuthFlow
 from ._password_flow import PasswordFlow
-from ._passwords import PasswordHasher
-from ._ratelimit import RateLimiter, RateLimitOptions
+from ._ratelimit import RateLimitOptions
 from ._security import AccountSecurity
 from ._session_flow import SessionFlow
 from ._sessions import DatabaseSessions, JWTSessions
@@ -141,6 +140,8 @@ class AuthEngine:
             events=events or Events(),
             providers=self.providers,
         )
+        self.email_sender, self.hasher, self.limiter = ctx.email_sender, ctx.hasher, ctx.limiter
+        self.callbacks, self.events = ctx.callbacks, ctx.events
         if ctx.uses_database_sessions:
             if store is None:
                 raise Configuration("the database session strategy needs a store")
@@ -171,43 +172,6 @@ class AuthEngine:
     def uses_database_sessions(self) -> bool:
         """True with the database strategy (sessions in the store, revocable at once)."""
         return self.ctx.uses_database_sessions
-
-    @property
-    def email_sender(self) -> EmailSender | None:
-        return self.ctx.email_sender
-
-    @property
-    def hasher(self) -> PasswordHasher:
-        return self.ctx.hasher
-
-    @property
-    def limiter(self) -> RateLimiter | None:
-        return self.ctx.limiter
-
-    @property
-    def callbacks(self) -> Callbacks:
-        return self.ctx.callbacks
-
-    @property
-    def events(self) -> Events:
-        return self.ctx.events
-
-    @staticmethod
-    def email_key(email: str) -> str:
-        """The lookup key of an address (see `normalize_email`)."""
-        return normalize_email(email)[1]
-
-    async def audit(
-        self,
-        event_type: str,
-        *,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        meta: RequestMeta | None = None,
-        **detail: Any,
-    ) -> None:
-        """Record an event in the audit table and tell the matching event handler (best effort)."""
-        await self.ctx.audit(event_type, user_id=user_id, session_id=session_id, meta=meta, **detail)
 
     async def idle(self) -> None:
         """Wait for the work started after answering (emails, quiet sign-ups): tests, shutdown."""

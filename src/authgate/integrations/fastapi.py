@@ -58,6 +58,17 @@ def _schemes(auth: "Auth") -> tuple[APIKeyCookie, HTTPBearer]:
     return cookie, bearer
 
 
+async def _sign_in(auth: "Auth", request: Request) -> User:
+    """The request's user, checked exactly like RequireAuth; the session lands on `request.state`."""
+    try:
+        current = await authenticate_scope(auth, request.scope)
+    except AuthError as error:
+        raise AuthHTTPException(error) from None
+    request.state.user = current.user
+    request.state.session = current.session
+    return current.user
+
+
 def current_user_dependency(auth: "Auth") -> Callable[..., Awaitable[User]]:
     """The signed-in user, or 401/403 exactly like RequireAuth; the session lands on `request.state`."""
     cookie, bearer = _schemes(auth)
@@ -67,13 +78,7 @@ def current_user_dependency(auth: "Auth") -> Callable[..., Awaitable[User]]:
         _cookie: Annotated[str | None, Security(cookie)],
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> User:
-        try:
-            current = await authenticate_scope(auth, request.scope)
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
+        return await _sign_in(auth, request)
 
     return current_user
 
@@ -94,14 +99,11 @@ def optional_user_dependency(auth: "Auth") -> Callable[..., Awaitable[User | Non
         if not has_credentials(auth, request.scope):
             return None
         try:
-            current = await authenticate_scope(auth, request.scope)
-        except Unauthenticated:
-            return None
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
+            return await _sign_in(auth, request)
+        except AuthHTTPException as exc:
+            if isinstance(exc.error, Unauthenticated):
+                return None
+            raise
 
     return optional_user
 

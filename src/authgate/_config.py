@@ -103,7 +103,9 @@ class PasswordOptions:
 
 @dataclass(frozen=True)
 class MFAOptions:
-    """Second factors (goauth's credentials + MFA sequence)."""
+    """Second factors. A correct password of a user with a factor (or of anyone, with `required`)
+    answers `{mfa_required, challenge, methods}` instead of a session; `POST /mfa/verify` with a
+    TOTP code, an emailed code or a recovery code completes the sign-in (docs/routes.md)."""
 
     required: bool = False
     """Every user must pass a second factor; users without TOTP get one-time codes by email (needs

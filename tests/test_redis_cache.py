@@ -78,7 +78,7 @@ async def _until(condition: Callable[[], bool], what: str, limit: float = 5.0) -
 
 async def _subscribed(*stores: RedisStore) -> None:
     # The local cache is used only once the invalidation channel is subscribed.
-    await _until(lambda: all(s._listening for s in stores), "the invalidation channel subscription")
+    await _until(lambda: all(s._invalidations.listening for s in stores), "the invalidation channel subscription")
 
 
 async def _rejected_within(store: RedisStore, token_hash: str, what: str, limit: float = BOUND) -> float:

@@ -166,7 +166,7 @@ async def test_close_delivers_queued_invalidations_or_names_what_it_could_not(
                 assert (await b.get("/api/auth/session", headers=cookie)).status_code == 200  # in Redis now
                 await _refuse_new_connections(admin)
                 assert (await a.post("/api/auth/sign-out", headers={**CLIENT, **cookie})).status_code == 200
-                assert stores[0]._has_pending(), "the invalidation should be queued while Redis refuses"
+                assert stores[0]._invalidations.pending(), "the invalidation should be queued while Redis refuses"
                 if redis_back_before_close:
                     await admin.config_set("maxclients", 10000)
                 began = time.monotonic()

@@ -104,7 +104,10 @@ class PasswordOptions:
 
 @dataclass(frozen=True)
 class MFAOptions:
-    """Second factors after a password, a provider, a sign-in link or a presence-only passkey."""
+    """Second factors. A first factor (a password, a provider, a sign-in link, a passkey without user
+    verification) of a user with a factor (or of anyone, with `required`) answers `{mfa_required,
+    challenge, methods}` instead of a session; `POST /mfa/verify` with a TOTP code, an emailed code
+    or a recovery code completes the sign-in (docs/routes.md)."""
 
     required: bool = False
     """Every user must pass a second factor; users without TOTP get one-time codes by email (needs

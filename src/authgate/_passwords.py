@@ -1,8 +1,9 @@
 """Password hashing: argon2id by default, verification of every format users bring with them.
 
-Formats verified: argon2 (any parameters, e.g. fastapi-users), bcrypt `$2a$/$2b$/$2y$` (AuthInGo),
-`bcrypt-sha256$` (our no-truncation bcrypt), Django's `pbkdf2_sha256$`, and Better Auth's scrypt
-`salt:key`. Anything but argon2id at the current parameters is rehashed on the next sign-in.
+Formats verified: argon2 (any parameters, e.g. fastapi-users), bcrypt `$2a$/$2b$/$2y$` (as in a
+database taken over from AuthInGo by `authgate migrate`), `bcrypt-sha256$` (our no-truncation
+bcrypt), Django's `pbkdf2_sha256$`, and Better Auth's scrypt `salt:key`. Anything but argon2id at
+the current parameters is rehashed on the next sign-in.
 Hashing runs in a bounded thread pool: argon2-cffi and bcrypt release the GIL, so the event loop
 keeps serving session checks while a sign-in flood hashes on the other threads.
 """
@@ -91,8 +92,8 @@ class PasswordHasher:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
         if stored.startswith(_BCRYPT_PREFIXES):
-            # Hashes imported from AuthInGo were made from the raw bytes, so try those first;
-            # our own bcrypt hashes are of the NFKC form.
+            # Hashes from a taken-over AuthInGo database were made from the raw password bytes (it
+            # did not normalise), so try those first; our own bcrypt hashes are of the NFKC form.
             candidates = [password.encode("utf-8"), normalized]
             return any(len(c) <= _BCRYPT_MAX_BYTES and _bcrypt_check(c, stored) for c in candidates)
         if stored.startswith("bcrypt-sha256$"):

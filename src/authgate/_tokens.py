@@ -12,9 +12,10 @@ import secrets
 
 __all__ = ["hash_token", "looks_like_token", "new_token"]
 
-# Tokens we issue are 43 urlsafe-base64 characters. AuthInGo databases taken over by
-# `authgate migrate` may hold other opaque formats, so accept any short printable token-ish
-# string; everything else (empty, 10 KB, non-ASCII, NUL) is refused before any store call.
+# Tokens we issue are 43 urlsafe-base64 characters. A database that `authgate migrate` took over
+# from AuthInGo (its users and sessions tables, kept with their tokens now hashed; see
+# docs/configuration.md) may hold tokens of other opaque formats, so accept any short printable
+# token-ish string; everything else (empty, 10 KB, non-ASCII, NUL) is refused before any store call.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
 
 

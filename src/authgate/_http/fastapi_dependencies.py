@@ -53,6 +53,17 @@ def _schemes(auth: "AuthEngine") -> tuple[APIKeyCookie, HTTPBearer]:
     return cookie, bearer
 
 
+async def _sign_in(auth: "AuthEngine", request: Request) -> User:
+    """The request's user, checked exactly like RequireAuth; the session lands on `request.state`."""
+    try:
+        current = await authenticate_scope(auth, request.scope)
+    except AuthError as error:
+        raise AuthHTTPException(error) from None
+    request.state.user = current.user
+    request.state.session = current.session
+    return current.user
+
+
 def current_user_dependency(auth: "AuthEngine") -> Callable[..., Awaitable[User]]:
     """The signed-in user, or 401/403 exactly like RequireAuth; the session lands on `request.state`."""
     cookie, bearer = _schemes(auth)
@@ -62,13 +73,7 @@ def current_user_dependency(auth: "AuthEngine") -> Callable[..., Awaitable[User]
         _cookie: Annotated[str | None, Security(cookie)],
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> User:
-        try:
-            current = await authenticate_scope(auth, request.scope)
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
+        return await _sign_in(auth, request)
 
     return current_user
 
@@ -89,13 +94,10 @@ def optional_user_dependency(auth: "AuthEngine") -> Callable[..., Awaitable[User
         if not has_credentials(auth, request.scope):
             return None
         try:
-            current = await authenticate_scope(auth, request.scope)
-        except Unauthenticated:
-            return None
-        except AuthError as error:
-            raise AuthHTTPException(error) from None
-        request.state.user = current.user
-        request.state.session = current.session
-        return current.user
+            return await _sign_in(auth, request)
+        except AuthHTTPException as exc:
+            if isinstance(exc.error, Unauthenticated):
+                return None
+            raise
 
     return optional_user

@@ -28,6 +28,16 @@ function showError(error, form) {
   show(error.message, "error", error.kind);
 }
 
+/** A button that is not a form's submit button. */
+function actionButton(className, text, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = text;
+  button.addEventListener("click", onClick);
+  return button;
+}
+
 function log(text) {
   const item = document.createElement("li");
   item.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
@@ -96,10 +106,21 @@ async function loadAccount() {
   await Promise.all([loadSessions(), loadMfa(), loadPasskeys()]);
 }
 
+/** What a signed-in panel shows: the call's data, or null when the call failed (the error is shown)
+ * or the user signed out meanwhile (maybe in another tab). */
+async function panelData(call) {
+  const { data, error } = await call();
+  if (auth.getState().status !== "authenticated") return null;
+  if (error) {
+    showError(error);
+    return null;
+  }
+  return data;
+}
+
 async function loadSessions() {
-  const { data, error } = await auth.listSessions();
-  if (auth.getState().status !== "authenticated") return; // signed out meanwhile (maybe in another tab)
-  if (error) return showError(error);
+  const data = await panelData(() => auth.listSessions());
+  if (!data) return;
   const items = data.map((s) => {
     const li = document.createElement("li");
     li.dataset.sessionId = s.id;
@@ -110,17 +131,13 @@ async function loadSessions() {
     meta.textContent = `${s.current ? "this session · " : ""}${agent} · ${s.ip || "?"} · since ${new Date(s.created_at).toLocaleString()}`;
     li.append(meta);
     if (!s.current) {
-      const revoke = document.createElement("button");
-      revoke.type = "button";
-      revoke.className = "danger revoke";
-      revoke.textContent = "Revoke";
-      revoke.dataset.id = s.id;
-      revoke.addEventListener("click", async () => {
+      const revoke = actionButton("danger revoke", "Revoke", async () => {
         const result = await auth.revokeSession(s.id);
         if (result.error) return showError(result.error);
         show(`Revoked ${result.data.revoked} session`, "ok");
         await loadSessions();
       });
+      revoke.dataset.id = s.id;
       li.append(revoke);
     }
     return li;
@@ -140,33 +157,51 @@ async function withButton(button, work) {
   }
 }
 
-$("signup-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("signup-submit"), async () => {
+/**
+ * A form that calls the client: on submit, `call` runs with the button disabled and answers the
+ * client's `{ data, error }`; an error is shown beside the form's fields, success resets the form
+ * and goes on with `done(data)`.
+ */
+function onSubmit(formId, buttonId, call, done) {
+  const form = $(formId);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void withButton($(buttonId), async () => {
+      const { data, error } = await call();
+      if (error) return showError(error, form);
+      form.reset();
+      await done(data);
+    });
+  });
+}
+
+onSubmit(
+  "signup-form",
+  "signup-submit",
+  () => {
     const name = $("signup-name").value.trim();
-    const { data, error } = await auth.signUp.email({
+    return auth.signUp.email({
       email: $("signup-email").value,
       password: $("signup-password").value,
       ...(name ? { name } : {}),
     });
-    if (error) return showError(error, $("signup-form"));
-    $("signup-form").reset();
+  },
+  async (data) => {
     show(`Welcome, ${data.user.name || data.user.email}`, "ok");
     await loadAccount();
-  });
-});
+  },
+);
 
-$("signin-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("signin-submit"), async () => {
-    const { data, error } = await auth.signIn.email({ email: $("signin-email").value, password: $("signin-password").value });
-    if (error) return showError(error, $("signin-form"));
-    $("signin-form").reset();
+onSubmit(
+  "signin-form",
+  "signin-submit",
+  () => auth.signIn.email({ email: $("signin-email").value, password: $("signin-password").value }),
+  async (data) => {
     if (isMfaChallenge(data)) return askForSecondFactor(data);
     show(`Signed in as ${data.user.email}`, "ok");
     await loadAccount();
-  });
-});
+  },
+);
 
 // -- second factor at sign-in ---------------------------------------------------------------------
 
@@ -220,9 +255,8 @@ $("mfa-cancel").addEventListener("click", () => {
 // -- TOTP enrolment --------------------------------------------------------------------------------
 
 async function loadMfa() {
-  const { data, error } = await auth.mfa.status();
-  if (auth.getState().status !== "authenticated") return;
-  if (error) return showError(error);
+  const data = await panelData(() => auth.mfa.status());
+  if (!data) return;
   const emailOn = data.factors.some((f) => f.kind === "email" && f.confirmed !== false);
   $("email-mfa-state").dataset.on = String(emailOn);
   $("email-mfa-state").textContent = emailOn ? "on" : "off";
@@ -253,36 +287,34 @@ $("totp-enroll").addEventListener("click", () =>
   }),
 );
 
-$("totp-confirm-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("totp-confirm"), async () => {
-    const { data, error } = await auth.mfa.confirmTotp($("totp-code").value.trim());
-    if (error) return showError(error, $("totp-confirm-form"));
-    $("totp-confirm-form").reset();
+onSubmit(
+  "totp-confirm-form",
+  "totp-confirm",
+  () => auth.mfa.confirmTotp($("totp-code").value.trim()),
+  async (data) => {
     $("totp-setup").hidden = true;
     $("totp-qr").removeAttribute("src");
     $("totp-secret").textContent = "";
     showRecoveryCodes(data.recovery_codes);
     show("Authenticator app turned on: save your recovery codes", "ok");
     await loadMfa();
-  });
-});
+  },
+);
 
 $("recovery-codes-done").addEventListener("click", () => {
   $("recovery-codes-list").replaceChildren();
   $("recovery-codes").hidden = true;
 });
 
-$("totp-disable-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("totp-disable"), async () => {
-    const { error } = await auth.mfa.disableTotp($("totp-disable-code").value.trim());
-    if (error) return showError(error, $("totp-disable-form"));
-    $("totp-disable-form").reset();
+onSubmit(
+  "totp-disable-form",
+  "totp-disable",
+  () => auth.mfa.disableTotp($("totp-disable-code").value.trim()),
+  async () => {
     show("Authenticator app turned off", "ok");
     await loadMfa();
-  });
-});
+  },
+);
 
 function showRecoveryCodes(codes) {
   const items = codes.map((code) => {
@@ -294,17 +326,16 @@ function showRecoveryCodes(codes) {
   $("recovery-codes").hidden = false;
 }
 
-$("recovery-regenerate-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("recovery-regenerate"), async () => {
-    const { data, error } = await auth.mfa.regenerateRecoveryCodes($("recovery-regenerate-code").value.trim());
-    if (error) return showError(error, $("recovery-regenerate-form"));
-    $("recovery-regenerate-form").reset();
+onSubmit(
+  "recovery-regenerate-form",
+  "recovery-regenerate",
+  () => auth.mfa.regenerateRecoveryCodes($("recovery-regenerate-code").value.trim()),
+  async (data) => {
     showRecoveryCodes(data.recovery_codes);
     show("New recovery codes: the old ones no longer work", "ok");
     await loadMfa();
-  });
-});
+  },
+);
 
 // -- email codes -------------------------------------------------------------------------------------
 
@@ -317,61 +348,50 @@ $("email-mfa-enable").addEventListener("click", () =>
   }),
 );
 
-$("email-mfa-disable-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("email-mfa-disable"), async () => {
-    const { error } = await auth.mfa.disableEmail($("email-mfa-password").value);
-    if (error) return showError(error, $("email-mfa-disable-form"));
-    $("email-mfa-disable-form").reset();
+onSubmit(
+  "email-mfa-disable-form",
+  "email-mfa-disable",
+  () => auth.mfa.disableEmail($("email-mfa-password").value),
+  async () => {
     show("Email codes turned off", "ok");
     await loadMfa();
-  });
-});
+  },
+);
 
 // -- account: password, email, deletion ----------------------------------------------------------------
 
-$("password-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("password-submit"), async () => {
-    const { error } = await auth.changePassword({
-      currentPassword: $("password-current").value,
-      newPassword: $("password-new").value,
-    });
-    if (error) return showError(error, $("password-form"));
-    $("password-form").reset();
+onSubmit(
+  "password-form",
+  "password-submit",
+  () => auth.changePassword({ currentPassword: $("password-current").value, newPassword: $("password-new").value }),
+  async () => {
     show("Password changed; your other sessions were signed out", "ok");
     await loadSessions();
-  });
-});
+  },
+);
 
-$("email-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("email-submit"), async () => {
-    const password = $("email-password").value;
-    const { error } = await auth.changeEmail($("email-new").value, password || undefined);
-    if (error) return showError(error, $("email-form"));
-    $("email-form").reset();
-    show("Confirmation link sent to the new address (the demo prints it in its terminal)", "ok");
-  });
-});
+onSubmit(
+  "email-form",
+  "email-submit",
+  () => auth.changeEmail($("email-new").value, $("email-password").value || undefined),
+  () => show("Confirmation link sent to the new address (the demo prints it in its terminal)", "ok"),
+);
 
-$("delete-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("delete-submit"), async () => {
+onSubmit(
+  "delete-form",
+  "delete-submit",
+  () => {
     const password = $("delete-password").value;
-    const { error } = await auth.deleteAccount(password ? { password } : {});
-    if (error) return showError(error, $("delete-form"));
-    $("delete-form").reset();
-    show("Account deleted", "ok");
-  });
-});
+    return auth.deleteAccount(password ? { password } : {});
+  },
+  () => show("Account deleted", "ok"),
+);
 
 // -- passkeys ----------------------------------------------------------------------------------------
 
 async function loadPasskeys() {
-  const { data, error } = await auth.passkey.list();
-  if (auth.getState().status !== "authenticated") return;
-  if (error) return showError(error);
+  const data = await panelData(() => auth.passkey.list());
+  if (!data) return;
   const items = data.map((p) => {
     const li = document.createElement("li");
     li.dataset.passkeyId = p.id;
@@ -380,11 +400,7 @@ async function loadPasskeys() {
     name.value = p.name;
     name.maxLength = 255;
     name.title = `added ${new Date(p.created_at).toLocaleString()}` + (p.last_used_at ? `, last used ${new Date(p.last_used_at).toLocaleString()}` : "");
-    const rename = document.createElement("button");
-    rename.type = "button";
-    rename.className = "secondary rename";
-    rename.textContent = "Rename";
-    rename.addEventListener("click", () =>
+    const rename = actionButton("secondary rename", "Rename", () =>
       withButton(rename, async () => {
         const result = await auth.passkey.rename(p.id, name.value.trim());
         if (result.error) return showError(result.error);
@@ -392,11 +408,7 @@ async function loadPasskeys() {
         await loadPasskeys();
       }),
     );
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "danger delete";
-    remove.textContent = "Delete";
-    remove.addEventListener("click", () =>
+    const remove = actionButton("danger delete", "Delete", () =>
       withButton(remove, async () => {
         const result = await auth.passkey.delete(p.id);
         if (result.error) return showError(result.error);
@@ -439,12 +451,10 @@ async function loadProviders() {
   const buttons = Object.values(data)
     .filter((p) => p.type === "oauth" || p.type === "oidc")
     .map((p) => {
-      const button = document.createElement("button");
-      button.type = "button";
+      const button = actionButton("secondary provider", `Sign in with ${p.name}`, () =>
+        auth.signIn.provider(p.id, { callbackUrl: "/" }),
+      );
       button.id = `provider-${p.id}`;
-      button.className = "secondary provider";
-      button.textContent = `Sign in with ${p.name}`;
-      button.addEventListener("click", () => auth.signIn.provider(p.id, { callbackUrl: "/" }));
       return button;
     });
   $("providers-list").replaceChildren(...buttons);
@@ -459,40 +469,33 @@ $("verify-email-send").addEventListener("click", () =>
   }),
 );
 
-$("magic-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("magic-submit"), async () => {
-    const { error } = await auth.signIn.magicLink({ email: $("magic-email").value, callbackUrl: `${location.origin}/` });
-    if (error) return showError(error);
-    $("magic-form").reset();
-    show("If that address can sign in, a sign-in link is on its way (see the demo's terminal)", "ok");
-  });
-});
+onSubmit(
+  "magic-form",
+  "magic-submit",
+  () => auth.signIn.magicLink({ email: $("magic-email").value, callbackUrl: `${location.origin}/` }),
+  () => show("If that address can sign in, a sign-in link is on its way (see the demo's terminal)", "ok"),
+);
 
-$("forgot-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("forgot-submit"), async () => {
-    const { error } = await auth.forgotPassword($("forgot-email").value);
-    if (error) return showError(error, $("forgot-form"));
-    $("forgot-form").reset();
-    show("If that address has an account, a reset link is on its way (see the demo's terminal)", "ok");
-  });
-});
+onSubmit(
+  "forgot-form",
+  "forgot-submit",
+  () => auth.forgotPassword($("forgot-email").value),
+  () => show("If that address has an account, a reset link is on its way (see the demo's terminal)", "ok"),
+);
 
 const params = new URLSearchParams(location.search);
 const resetToken = params.get("token");
 
-$("reset-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  void withButton($("reset-submit"), async () => {
-    const { error } = await auth.resetPassword({ token: resetToken, password: $("reset-password").value });
-    if (error) return showError(error, $("reset-form"));
-    $("reset-form").reset();
+onSubmit(
+  "reset-form",
+  "reset-submit",
+  () => auth.resetPassword({ token: resetToken, password: $("reset-password").value }),
+  () => {
     $("reset-panel").hidden = true;
     history.replaceState(null, "", "/");
     show("Password changed: sign in with the new one", "ok");
-  });
-});
+  },
+);
 
 $("call-private").addEventListener("click", () =>
   withButton($("call-private"), async () => {

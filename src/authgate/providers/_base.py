@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import AuthError, Configuration
@@ -24,6 +24,13 @@ ProviderErrorKind = Literal["OAuthCallbackError", "InvalidCheck"]
 HTTP_TIMEOUT = 10.0
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a request to a provider carries besides its method and URL."""
+
+    data: Mapping[str, str]  # form fields
+    headers: Mapping[str, str]  # added to (or replacing) `Accept: application/json`
 
 
 @dataclass(frozen=True)
@@ -153,53 +160,32 @@ class HTTPProvider:
             await self._http.aclose()
             self._http = None
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
+    async def send(self, method: str, url: str, *, what: str, **request: Unpack[RequestOptions]) -> httpx.Response:
         """One request with a bounded timeout; a transport failure becomes ProviderError."""
-        merged = {"Accept": "application/json", **(headers or {})}
+        headers = {"Accept": "application/json", **request.get("headers", {})}
         try:
-            return await self.http.request(method, url, data=data, headers=merged, timeout=HTTP_TIMEOUT)
+            return await self.http.request(method, url, data=request.get("data"), headers=headers, timeout=HTTP_TIMEOUT)
         except self._httpx.HTTPError as error:
             raise callback_error(f"{what} failed: {type(error).__name__}") from None
 
-    async def fetch_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        """One request; the parsed JSON body of a 2xx answer, or ProviderError."""
-        response = await self.send(method, url, what=what, data=data, headers=headers)
-        if not response.is_success:
-            raise callback_error(f"{what} failed: HTTP {response.status_code}{_oauth_error(response)}")
-        try:
-            return response.json()
-        except ValueError:
-            raise callback_error(f"{what} failed: the response is not JSON") from None
-
     async def fetch_object(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        data: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, url: str, *, what: str, **request: Unpack[RequestOptions]
     ) -> dict[str, Any]:
-        body = await self.fetch_json(method, url, what=what, data=data, headers=headers)
+        """One request; the JSON object of a 2xx answer, or ProviderError."""
+        body = json_body(await self.send(method, url, what=what, **request), what)
         if not isinstance(body, dict):
             raise callback_error(f"{what} failed: the response is not a JSON object")
         return body
+
+
+def json_body(response: httpx.Response, what: str) -> Any:
+    """The parsed JSON body of a 2xx answer, or ProviderError naming `what`."""
+    if not response.is_success:
+        raise callback_error(f"{what} failed: HTTP {response.status_code}{_oauth_error(response)}")
+    try:
+        return response.json()
+    except ValueError:
+        raise callback_error(f"{what} failed: the response is not JSON") from None
 
 
 def _oauth_error(response: httpx.Response) -> str:
@@ -208,19 +194,24 @@ def _oauth_error(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return ""
-    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
-        return ""
+    text = _error_text(body)
+    return f" ({text})" if text is not None else ""
+
+
+def _error_text(body: Any) -> str | None:
+    """`error: error_description` of an RFC 6749 error body, at most 200 characters; None for any other body."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("error"), str):
+        return None
     description = body.get("error_description")
     text = body["error"] if not isinstance(description, str) else f"{body['error']}: {description}"
-    return f" ({text[:200]})"
+    return text[:200]
 
 
 def access_token_from(body: Mapping[str, Any], what: str) -> str:
     """The bearer access token of a token endpoint answer (some, like GitHub's, report errors with 200)."""
-    if isinstance(body.get("error"), str):
-        description = body.get("error_description")
-        detail = body["error"] if not isinstance(description, str) else f"{body['error']}: {description}"
-        raise callback_error(f"{what} failed ({detail[:200]})")
+    detail = _error_text(body)
+    if detail is not None:
+        raise callback_error(f"{what} failed ({detail})")
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise callback_error(f"{what} failed: no access_token in the response")

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._base import HTTPProvider, Profile, access_token_from, callback_error, require_secure_url, str_or_none, with_query
+from ._base import (
+    HTTPProvider,
+    Profile,
+    access_token_from,
+    callback_error,
+    json_body,
+    require_secure_url,
+    str_or_none,
+    with_query,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -91,12 +100,7 @@ class GitHub(HTTPProvider):
         response = await self.send("GET", f"{self.api_url}/user/emails", what="GitHub emails request", headers=headers)
         if response.status_code in (403, 404):
             return None, False  # the user:email scope or the app's email permission was not granted
-        if not response.is_success:
-            raise callback_error(f"GitHub emails request failed: HTTP {response.status_code}")
-        try:
-            emails: Any = response.json()
-        except ValueError:
-            raise callback_error("GitHub emails request failed: the response is not JSON") from None
+        emails = json_body(response, "GitHub emails request")
         if not isinstance(emails, list):
             raise callback_error("GitHub emails request failed: the response is not a list")
         for entry in emails:

@@ -32,13 +32,6 @@ class Google(OIDC):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(
-            issuer,
-            client_id,
-            client_secret,
-            id=id,
-            name=name,
-            scopes=scopes,
-            trusted_for_linking=trusted_for_linking,
-            http=http,
-            clock=clock,
-        )
+            issuer, client_id, client_secret, id=id, name=name, scopes=scopes,
+            trusted_for_linking=trusted_for_linking, http=http, clock=clock,
+        )  # fmt: skip

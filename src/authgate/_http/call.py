@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._config import AuthConfig
-from .._models import RequestMeta
-from .credentials import Credentials, own_origin
+from .._errors import Unauthenticated
+from .._models import AuthSession, RequestMeta
+from .._ratelimit import client_ip
+from .credentials import Credentials, cookie_value, own_origin
 from .parsing import Receive, parse_urlencoded
+from .responses import Send
+
+if TYPE_CHECKING:
+    from .._engine import Auth
 
 __all__ = ["Call"]
 
 
 class Call:
-    """Scope, receive, and the credentials read once from the headers."""
+    """Scope, receive and send, the engine, and the credentials read once from the headers."""
 
-    __slots__ = ("config", "credentials", "path_param", "receive", "scope", "trusted_proxies")
+    __slots__ = (
+        "auth", "config", "credentials", "path_param", "receive", "scope", "send", "session", "trusted_proxies",
+    )  # fmt: skip
 
     def __init__(
         self,
         scope: Any,
         receive: Receive,
+        send: Send,
+        auth: Auth,
         credentials: Credentials,
-        config: AuthConfig,
         trusted_proxies: tuple[str, ...] = (),
     ) -> None:
         self.scope = scope
         self.receive = receive
+        self.send = send
+        self.auth = auth
+        self.config = auth.config
         self.credentials = credentials
-        self.config = config
         self.trusted_proxies = trusted_proxies
         self.path_param = ""
+        self.session: AuthSession | None = None  # set by the router for a SIGNED_IN route
+
+    @property
+    def signed_in(self) -> AuthSession:
+        """The session of a SIGNED_IN route, which the router re-read from the store."""
+        if self.session is None:
+            raise Unauthenticated()
+        return self.session
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.scope["headers"]:
@@ -39,16 +57,12 @@ class Call:
         return None
 
     def cookie(self, name: str) -> str | None:
-        from .credentials import cookie_value
-
         header = self.header(b"cookie")
         return cookie_value(header, name) if header else None
 
     def meta(self) -> RequestMeta:
         """Client IP (the socket peer, or the right-most untrusted X-Forwarded-For hop when the peer
         is a trusted proxy) and user agent."""
-        from .._ratelimit import client_ip
-
         return RequestMeta(ip=client_ip(self.scope, self.trusted_proxies), user_agent=self.header(b"user-agent"))
 
     def query(self) -> dict[str, str]:

@@ -50,7 +50,10 @@ def test_every_route_is_declared_once() -> None:
     labels = [_label(route) for route in ROUTES]
     assert len(labels) == len(set(labels))
     documented = {
-        f"{method.upper()} {path}" for path, item in DOCUMENT["paths"].items() for method in item if method != "parameters"
+        f"{method.upper()} {path}"
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method != "parameters"
     }
     assert set(labels) == documented
 

@@ -23,19 +23,7 @@ from .call import Call
 from .confirmation import send_confirmation_page
 from .mfa_routes import proof
 from .responses import clearing_cookies, send_json, send_redirect, session_cookies
-from .spec import (
-    REDIRECT,
-    SIGNED_IN_SECURITY,
-    STRING,
-    TRUE,
-    Access,
-    RouteList,
-    closed,
-    html_page,
-    ok,
-    query,
-    ref,
-)
+from .spec import REDIRECT, SIGNED_IN_SECURITY, STRING, TRUE, Access, RouteList, closed, html_page, ok, query, ref
 
 __all__ = ["ROUTES"]
 

@@ -28,13 +28,30 @@ from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .bodies import AuthJSForm, CredentialsForm
 from .call import Call
 from .responses import Send, send_json, send_redirect, session_cookies
+from .spec import REDIRECT, Schema, ok, ref
 from .validation import Body
 
-__all__ = ["UrlMode", "callback_target", "credentials_form", "mfa_location", "send_location", "url_mode"]
+__all__ = [
+    "SIGN_IN_ANSWERS",
+    "UrlMode",
+    "callback_target",
+    "credentials_form",
+    "error_url",
+    "mfa_location",
+    "send_location",
+    "url_mode",
+]
 
 #: None: a plain HTML form (302); "v4": `json=true` (errors keep their status); "v5": the header
 #: (errors answer 200, as @auth/core does).
 UrlMode = Literal["v4", "v5"] | None
+
+#: The answers of a sign-in that a form or a script may send: the session or a second-factor
+#: challenge (JSON), the redirect as `{url}` (a form that asked), or the 302.
+SIGN_IN_ANSWERS: dict[int, Schema] = {
+    200: ok({"anyOf": [ref("SignedIn"), ref("MFAChallenge"), ref("RedirectUrl")]}, cookies=True),
+    302: REDIRECT,
+}
 
 
 def url_mode(call: Call, body: Body | None) -> UrlMode:

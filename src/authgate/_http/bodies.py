@@ -16,6 +16,7 @@ from msgspec import Meta
 from .validation import NEW_PASSWORD, PASSWORD, Body, FormBody
 
 __all__ = [
+    "AuthJSForm",
     "ChangeEmail",
     "ChangePassword",
     "CredentialsForm",
@@ -54,6 +55,7 @@ Transport = Annotated[
 ]
 Credential = Annotated[dict[str, Any], Meta(description="the WebAuthn credential as JSON")]
 CallbackUrl = str  # checked against the redirect allowlist, not by length; the body limit bounds it
+LinkCallbackUrl = Annotated[str, Meta(max_length=2048)]  # kept with an emailed link's token
 
 
 class EmailPassword(Body, kw_only=True, frozen=True):
@@ -135,32 +137,7 @@ class PasskeySignIn(Body, kw_only=True, frozen=True):
     transport: Transport | None = None
 
 
-class OAuthStart(Body, kw_only=True, frozen=True):
-    """`link=true` links the provider to the signed-in user (step-up: `password` or `code`)."""
-
-    callback_url: CallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
-    link: bool | str | None = None
-    password: Password | None = None
-    code: Code | None = None
-
-
-class SignOut(Body, kw_only=True, frozen=True):
-    callback_url: CallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
-
-
-class MagicLinkRequest(Body, kw_only=True, frozen=True):
-    email: Email
-    callback_url: Annotated[str, Meta(max_length=2048)] | None = msgspec.field(name="callbackUrl", default=None)
-
-
-class MagicLinkRedeem(Body, kw_only=True, frozen=True):
-    """Both come from the emailed link; a missing one is a bad link (`Verification`), not a 400."""
-
-    token: Token | None = None
-    email: Email | None = None
-
-
-# -- the Auth.js form posts --------------------------------------------------------------------
+# -- routes an HTML form may post to (Auth.js): each JSON model beside its form ------------------
 
 
 class AuthJSForm(FormBody, kw_only=True, frozen=True):
@@ -173,9 +150,20 @@ class AuthJSForm(FormBody, kw_only=True, frozen=True):
 
 
 class CredentialsForm(AuthJSForm, kw_only=True, frozen=True):
+    """The JSON twin is EmailPassword."""
+
     email: Email
     password: Password
     redirect: str | None = None  # sent by the Auth.js client; the answer's shape follows `json` instead
+
+
+class OAuthStart(Body, kw_only=True, frozen=True):
+    """`link=true` links the provider to the signed-in user (step-up: `password` or `code`)."""
+
+    callback_url: CallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
+    link: bool | str | None = None
+    password: Password | None = None
+    code: Code | None = None
 
 
 class OAuthStartForm(AuthJSForm, kw_only=True, frozen=True):
@@ -184,13 +172,29 @@ class OAuthStartForm(AuthJSForm, kw_only=True, frozen=True):
     code: Code | None = None
 
 
+class SignOut(Body, kw_only=True, frozen=True):
+    callback_url: CallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
+
+
 class SignOutForm(AuthJSForm, kw_only=True, frozen=True):
     pass
 
 
+class MagicLinkRequest(Body, kw_only=True, frozen=True):
+    email: Email
+    callback_url: LinkCallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
+
+
 class MagicLinkRequestForm(AuthJSForm, kw_only=True, frozen=True):
     email: Email
-    callback_url: Annotated[str, Meta(max_length=2048)] | None = msgspec.field(name="callbackUrl", default=None)
+    callback_url: LinkCallbackUrl | None = msgspec.field(name="callbackUrl", default=None)
+
+
+class MagicLinkRedeem(Body, kw_only=True, frozen=True):
+    """Both come from the emailed link; a missing one is a bad link (`Verification`), not a 400."""
+
+    token: Token | None = None
+    email: Email | None = None
 
 
 class MagicLinkRedeemForm(AuthJSForm, kw_only=True, frozen=True):
@@ -201,7 +205,7 @@ class MagicLinkRedeemForm(AuthJSForm, kw_only=True, frozen=True):
 
 
 class LinkTokenForm(FormBody, kw_only=True, frozen=True):
-    """The email-change confirmation page's form."""
+    """The email-change confirmation page's form (the JSON twin is LinkToken)."""
 
     token: Token
     csrf_token: str | None = msgspec.field(name="csrfToken", default=None)

@@ -15,7 +15,7 @@ from .._errors import AuthError, NotFound
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
 from .answers import send_sign_in
-from .authjs import callback_target, error_url, mfa_location, send_location, url_mode
+from .authjs import SIGN_IN_ANSWERS, callback_target, error_url, mfa_location, send_location, url_mode
 from .bodies import MagicLinkRedeem, MagicLinkRedeemForm, MagicLinkRequest, MagicLinkRequestForm
 from .call import Call
 from .confirmation import send_confirmation_page
@@ -91,10 +91,7 @@ async def confirmation_page(call: Call, _: None) -> None:
 @route(
     "POST", "/callback/email", Access.FORM,
     summary="Spend a sign-in link: form from the confirmation page (302 or {url}) or JSON (as /sign-in)",
-    answers={
-        200: ok({"anyOf": [ref("SignedIn"), ref("MFAChallenge"), ref("RedirectUrl")]}, cookies=True),
-        302: REDIRECT,
-    },
+    answers=SIGN_IN_ANSWERS,
     errors=(429,), requires=magic_links_on, url_errors=(400, 429),
     description="Form: 302 (or `{url}`) to the `callbackUrl` given when asking, with cookies; a user with a second "
     "factor gets `callbackUrl#mfa_challenge=...&methods=...`. JSON: as /sign-in. A bad link: form 302 to "

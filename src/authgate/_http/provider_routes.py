@@ -12,7 +12,7 @@ from .._errors import AuthError, Unauthenticated
 from .._oauth import CHECKS_COOKIE, CHECKS_MAX_AGE, error_location
 from ..mfa import MFAChallenge
 from ..mfa._flow import TRUSTED_DEVICE_COOKIE
-from .authjs import callback_target, credentials_form, mfa_location, send_location, url_mode
+from .authjs import SIGN_IN_ANSWERS, callback_target, credentials_form, mfa_location, send_location, url_mode
 from .bodies import CredentialsForm, EmailPassword, OAuthStart, OAuthStartForm, SignOut, SignOutForm
 from .call import Call
 from .confirmation import CSRF_COOKIE
@@ -189,10 +189,7 @@ async def callback(call: Call, _: None) -> None:
 @route(
     "POST", "/callback/credentials", Access.FORM,
     summary="Sign in with email and password (JSON as /sign-in, or Auth.js's form: 302 or {url})",
-    answers={
-        200: ok({"anyOf": [ref("SignedIn"), ref("MFAChallenge"), ref("RedirectUrl")]}, cookies=True),
-        302: REDIRECT,
-    },
+    answers=SIGN_IN_ANSWERS,
     errors=(401, 429), requires=needs_store, url_errors=(401, 403, 429),
     description="The Auth.js form: `email`, `password`, `csrfToken`, `callbackUrl`, `json=true` (v4) or the header"
     " `X-Auth-Return-Redirect: 1` (v5). A failure is `/error?error=CredentialsSignin` (or `RateLimited`) as a 302,"

@@ -11,18 +11,7 @@ from .bodies import EmailPassword, RefreshToken, SignUp
 from .call import Call
 from .parsing import drain_body
 from .responses import clearing_cookies, send_error, send_json, session_cookies
-from .spec import (
-    COUNT,
-    SIGNED_IN_SECURITY,
-    STRING,
-    TRUE,
-    Access,
-    RouteList,
-    closed,
-    ok,
-    query,
-    ref,
-)
+from .spec import COUNT, SIGNED_IN_SECURITY, STRING, TRUE, Access, RouteList, closed, ok, query, ref
 
 __all__ = ["ROUTES", "SIGNED_IN_ANSWER", "SIGN_IN_ANSWER", "needs_store", "sign_in"]
 

@@ -181,7 +181,7 @@ def _field_schema(rule: FieldRule, config: AuthConfig, *, form: bool) -> Schema:
     schema: Schema
     if rule.kind == "text":
         schema = {"type": "string"}
-        max_length = passwords.max_length if rule.limit else rule.max_length
+        max_length = rule.bound(passwords.max_length)
         if max_length is not None:
             schema["maxLength"] = max_length
         if rule.limit == "new_password":

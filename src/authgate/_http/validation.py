@@ -14,6 +14,7 @@ already refused duplicate keys, NaN and deep nesting anywhere in the body.
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -60,6 +61,10 @@ class FieldRule:
     choices: tuple[str, ...] = ()
     schema: dict[str, Any] = field(default_factory=dict)  # extra JSON Schema: format, description
 
+    def bound(self, max_password: int) -> int | None:
+        """The longest value allowed, given PasswordOptions.max_length."""
+        return max_password if self.limit else self.max_length
+
 
 def _unwrap(info: types.Type) -> tuple[types.Type, dict[str, Any], dict[str, Any]]:
     """A type without its Annotated metadata, plus that metadata's JSON Schema and extra."""
@@ -102,6 +107,7 @@ def _rule(attr: str, name: str, required: bool, info: types.Type, hint: Any) -> 
     return FieldRule(attr, name, kind, required, nullable, max_length, limit, choices, schema)
 
 
+@functools.cache
 def field_rules(model: type[Body]) -> tuple[FieldRule, ...]:
     """The fields of a body model, in declaration order."""
     struct = types.type_info(model)
@@ -146,7 +152,7 @@ class BodyDecoder(Generic[B]):
 
     def __init__(self, model: type[B], *, max_password: int) -> None:
         self.model = model
-        self._rules = tuple((rule, max_password if rule.limit else rule.max_length) for rule in field_rules(model))
+        self._rules = tuple((rule, rule.bound(max_password)) for rule in field_rules(model))
         # What msgspec leaves to us on a value it accepted: the text of the text fields.
         self._texts = tuple(pair for pair in self._rules if pair[0].kind in ("text", "choice", "flag_or_text"))
 

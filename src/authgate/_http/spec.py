@@ -27,6 +27,8 @@ from .validation import Body, FormBody
 __all__ = [
     "BOOL",
     "COUNT",
+    "NO_STORE",
+    "NULLABLE_STRING",
     "REDIRECT",
     "SIGNED_IN_SECURITY",
     "STRING",

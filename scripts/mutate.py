@@ -257,8 +257,8 @@ MUTANTS = (
            "        await self.ctx.deliver(unverified_account_message(user.email, await self._reset_link(user)))",
            "        await self.ctx.deliver(existing_account_message(user.email, self.ctx.app_url))", (QUIET,)),
     Mutant("links: opening the email-change link changes the address", "_http/account_routes.py",
-           "            new_email = await self.auth.accounts.pending_email_change(token)",
-           "            new_email = (await self.auth.accounts.confirm_email_change(token)).email", (ACCOUNTS,)),
+           "        new_email = await call.auth.accounts.pending_email_change(token)",
+           "        new_email = (await call.auth.accounts.confirm_email_change(token)).email", (ACCOUNTS,)),
     # -- redirects -------------------------------------------------------------------------------
     Mutant("redirects: scheme-relative target accepted", "_redirects.py",
            '        if target.startswith("//") or decoded.startswith("//"):\n            return fallback',

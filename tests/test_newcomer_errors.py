@@ -555,3 +555,15 @@ app = Starlette()
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"authgate configuration error: {message}"
     assert no_traceback(result), result.stderr
+
+
+@pytest.mark.parametrize("ids", [("credentials",), ("passkey",), ("email",), ("github", "github")])
+def test_provider_ids_are_unique_and_not_a_built_in_method(ids: tuple[str, ...]) -> None:
+    """/callback/credentials, /callback/passkey and /signin/email belong to the built-in methods: a
+    provider by one of those ids would never be reached (or would take the method's place)."""
+    from authgate import Auth, Configuration
+    from authgate.providers import GitHub
+
+    providers = [GitHub(client_id="id", client_secret="secret", id=provider_id) for provider_id in ids]
+    with pytest.raises(Configuration, match="provider ids must be unique"):
+        Auth(secret="s" * 40, providers=providers)

@@ -129,8 +129,10 @@ class AuthEngine:
         if self.config.magic_links is not None and email_sender is None:
             raise Configuration(f"MagicLinkOptions sends email, but there is no email_sender: {NO_SENDER_FIX}")
         self.providers = {provider.id: provider for provider in providers}
-        if len(self.providers) != len(providers) or "credentials" in self.providers or "passkey" in self.providers:
-            raise Configuration("provider ids must be unique and not 'credentials' or 'passkey'")
+        # The built-in sign-in methods own their paths (/callback/credentials, /callback/passkey,
+        # /signin/email): a provider by that id would be shadowed or would shadow them.
+        if len(self.providers) != len(providers) or self.providers.keys() & {"credentials", "passkey", "email"}:
+            raise Configuration("provider ids must be unique and not 'credentials', 'passkey' or 'email'")
         self.ctx = ctx = AuthContext(
             self.config,
             store,

@@ -19,31 +19,46 @@ Referer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 from urllib.parse import urlencode
 
 from .._errors import AccessDenied, CredentialsSignin, RateLimited
 from .._mfa import TRUSTED_DEVICE_COOKIE
 from ..mfa import MFAChallenge
+from .bodies import AuthJSForm, CredentialsForm
 from .call import Call
-from .parsing import string_field
 from .responses import Send, send_json, send_redirect, session_cookies
+from .spec import REDIRECT, Schema, ok, ref
+from .validation import Body
 
-if TYPE_CHECKING:
-    from .provider_routes import ProviderRoutes
-
-__all__ = ["UrlMode", "mfa_location", "send_location", "url_mode"]
+__all__ = [
+    "SIGN_IN_ANSWERS",
+    "UrlMode",
+    "callback_target",
+    "credentials_form",
+    "error_url",
+    "mfa_location",
+    "send_location",
+    "url_mode",
+]
 
 #: None: a plain HTML form (302); "v4": `json=true` (errors keep their status); "v5": the header
 #: (errors answer 200, as @auth/core does).
 UrlMode = Literal["v4", "v5"] | None
 
+#: The answers of a sign-in that a form or a script may send: the session or a second-factor
+#: challenge (JSON), the redirect as `{url}` (a form that asked), or the 302.
+SIGN_IN_ANSWERS: dict[int, Schema] = {
+    200: ok({"anyOf": [ref("SignedIn"), ref("MFAChallenge"), ref("RedirectUrl")]}, cookies=True),
+    302: REDIRECT,
+}
 
-def url_mode(call: Call, body: dict[str, Any]) -> UrlMode:
+
+def url_mode(call: Call, body: Body | None) -> UrlMode:
     """Whether this request asked for `{url}` instead of a redirect, and in which client's way."""
     if call.header(b"x-auth-return-redirect") is not None:
         return "v5"
-    if str(body.get("json", "")).lower() == "true":
+    if isinstance(body, AuthJSForm) and (body.json or "").lower() == "true":
         return "v4"
     return None
 
@@ -69,31 +84,37 @@ def mfa_location(target: str, challenge: MFAChallenge) -> str:
     return f"{target.split('#', 1)[0]}#{fragment}"
 
 
-def error_url(call: Call, base_path: str, kind: str, **extra: str) -> str:
-    return f"{call.origin()}{base_path}/error?{urlencode({'error': kind, **extra})}"
+def error_url(call: Call, kind: str, **extra: str) -> str:
+    """The auth app's own error page (GET <base_path>/error) for `kind`."""
+    return f"{call.origin()}{call.config.base_path}/error?{urlencode({'error': kind, **extra})}"
 
 
-async def credentials_form(routes: ProviderRoutes, call: Call, send: Send, body: dict[str, Any]) -> None:
+async def callback_target(call: Call, requested: str | None) -> str:
+    """Where to send the browser afterwards: `callbackUrl` if the app's redirect callback and the
+    allowlist accept it, else the app's default."""
+    origin = call.origin()
+    if call.auth.callbacks.redirect is not None and requested:
+        requested = await call.auth.callbacks.redirect(requested, origin)
+    return call.auth.oauth.callback_target(requested, origin)
+
+
+async def credentials_form(call: Call, body: CredentialsForm) -> None:
     """POST /callback/credentials as an Auth.js form: `email`, `password`, `csrfToken`, `callbackUrl`.
 
     The CSRF and Origin checks have passed before this runs. Invalid credentials and rate limits
     become the error URL Auth.js uses; malformed input stays a 400, as on the JSON route.
     """
     mode = url_mode(call, body)
-    email = string_field(body, "email", max_length=320)
-    password = string_field(body, "password", max_length=routes.config.passwords.max_length)
-    requested = body.get("callbackUrl")
-    target = await routes.callback_target(call, requested if isinstance(requested, str) else None)
+    target = await callback_target(call, body.callback_url)
     trusted = call.cookie(TRUSTED_DEVICE_COOKIE)
     try:
-        result = await routes.auth.sign_in(email, password, meta=call.meta(), trusted_device=trusted)
+        result = await call.auth.sign_in(body.email, body.password, meta=call.meta(), trusted_device=trusted)
     except (CredentialsSignin, RateLimited, AccessDenied) as error:
         extra = {"provider": "credentials"} if mode != "v5" else {"code": "credentials"}
-        location = error_url(call, routes.config.base_path, error.kind, **extra)
-        await send_location(send, mode, location, status=error.status_code)
+        await send_location(call.send, mode, error_url(call, error.kind, **extra), status=error.status_code)
         return
     if isinstance(result, MFAChallenge):
-        await send_location(send, mode, mfa_location(target, result))
+        await send_location(call.send, mode, mfa_location(target, result))
         return
-    cookies = session_cookies(result.tokens, routes.config) if result.tokens else None
-    await send_location(send, mode, target, extra_headers=cookies)
+    cookies = session_cookies(result.tokens, call.config) if result.tokens else None
+    await send_location(call.send, mode, target, extra_headers=cookies)

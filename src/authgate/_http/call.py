@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._client_ip import client_ip
-from .._config import AuthConfig
-from .._models import RequestMeta
+from .._errors import Unauthenticated
+from .._models import AuthSession, RequestMeta
 from .credentials import Credentials, cookie_value, own_origin
 from .parsing import Receive, parse_urlencoded
+from .responses import Send
+
+if TYPE_CHECKING:
+    from .._engine import AuthEngine
 
 __all__ = ["Call"]
 
 
 class Call:
-    """Scope, receive, and the credentials read once from the headers."""
+    """Scope, receive and send, the engine, and the credentials read once from the headers."""
 
-    __slots__ = ("config", "credentials", "path_param", "receive", "scope")
+    __slots__ = ("auth", "config", "credentials", "path_param", "receive", "scope", "send", "session")
 
-    def __init__(self, scope: Any, receive: Receive, credentials: Credentials, config: AuthConfig) -> None:
+    def __init__(self, scope: Any, receive: Receive, send: Send, auth: AuthEngine, credentials: Credentials) -> None:
         self.scope = scope
         self.receive = receive
+        self.send = send
+        self.auth = auth
+        self.config = auth.config
         self.credentials = credentials
-        self.config = config
         self.path_param = ""
+        self.session: AuthSession | None = None  # set by the router for a SIGNED_IN route
+
+    @property
+    def signed_in(self) -> AuthSession:
+        """The session of a SIGNED_IN route, which the router re-read from the store."""
+        if self.session is None:
+            raise Unauthenticated()
+        return self.session
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.scope["headers"]:

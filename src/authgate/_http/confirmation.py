@@ -6,16 +6,13 @@ that POST spends it. Also the form side of the routes an HTML form may post to."
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
-from .._config import AuthConfig
 from .._csrf import csrf_matches, csrf_token_from_cookie, new_csrf_cookie
 from .call import Call
 from .credentials import check_cross_site
-from .parsing import body_media_type, read_form_body, read_json_body
-from .responses import Send, short_lived_cookie
+from .responses import short_lived_cookie
 
-__all__ = ["CSRF_COOKIE", "check_form_csrf", "read_form_or_json", "send_confirmation_page"]
+__all__ = ["CSRF_COOKIE", "check_form_csrf", "send_confirmation_page"]
 
 CSRF_COOKIE = "authgate_csrf"
 
@@ -49,8 +46,6 @@ _PAGE_HEADERS = [
 
 async def send_confirmation_page(
     call: Call,
-    send: Send,
-    config: AuthConfig,
     *,
     title: str,
     question: str,
@@ -60,6 +55,7 @@ async def send_confirmation_page(
 ) -> None:
     """The page whose button POSTs `fields` (and a CSRF token) to `action`. `question` is plain text
     except for `<strong>{value}</strong>` spans the caller escapes itself."""
+    config = call.config
     csrf = csrf_token_from_cookie(config.secrets, call.cookie(CSRF_COOKIE))
     headers = list(_PAGE_HEADERS)
     if csrf is None:
@@ -73,20 +69,13 @@ async def send_confirmation_page(
         button=escape(button),
     ).encode()  # fmt: skip
     headers.append((b"content-length", str(len(page)).encode()))
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": page})
+    await call.send({"type": "http.response.start", "status": 200, "headers": headers})
+    await call.send({"type": "http.response.body", "body": page})
 
 
-async def read_form_or_json(call: Call) -> tuple[dict[str, Any], bool]:
-    """The body of a POST that an HTML form or a script may send; (body, came_from_form)."""
-    if body_media_type(call.scope) == "application/x-www-form-urlencoded":
-        return dict(await read_form_body(call.scope, call.receive)), True
-    return await read_json_body(call.scope, call.receive), False
-
-
-def check_form_csrf(call: Call, body: dict[str, Any], from_form: bool, config: AuthConfig) -> None:
-    """A form proves itself with `csrfToken` matching the signed cookie; a script with the header.
-    Either way the Origin check applies."""
-    token = body.get("csrfToken") if from_form else None
-    ok = isinstance(token, str) and csrf_matches(config.secrets, call.cookie(CSRF_COOKIE), token)
-    check_cross_site(call.scope, call.credentials, config, csrf_token_ok=ok)
+def check_form_csrf(call: Call, form: dict[str, str]) -> None:
+    """A form proves itself with `csrfToken` matching the signed cookie (or, like a script, with the
+    header); either way the Origin check applies."""
+    token = form.get("csrfToken")
+    ok = token is not None and csrf_matches(call.config.secrets, call.cookie(CSRF_COOKIE), token)
+    check_cross_site(call.scope, call.credentials, call.config, csrf_token_ok=ok)

@@ -10,100 +10,110 @@ POSTs back with a CSRF token, and that POST signs in.
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-from .._errors import AuthError, MethodNotAllowed
+from .._errors import AuthError, NotFound
 from .._mfa import TRUSTED_DEVICE_COOKIE
-from .._oauth import error_location
 from ..mfa import MFAChallenge
-from .authjs import mfa_location, send_location, url_mode
+from .answers import send_sign_in
+from .authjs import SIGN_IN_ANSWERS, callback_target, error_url, mfa_location, send_location, url_mode
+from .bodies import MagicLinkRedeem, MagicLinkRedeemForm, MagicLinkRequest, MagicLinkRequestForm
 from .call import Call
 from .confirmation import send_confirmation_page
-from .parsing import optional_string_field, string_field
-from .responses import Send, send_json, session_cookies
+from .responses import send_json, session_cookies
+from .spec import REDIRECT, STRING, TRUE, Access, RouteList, closed, html_page, ok, query, ref
 
-if TYPE_CHECKING:
-    from .provider_routes import ProviderRoutes
+__all__ = ["ROUTES"]
 
-__all__ = ["MagicLinkRoutes"]
+ROUTES = RouteList()
+route = ROUTES.route
 
-class MagicLinkRoutes:
-    """Handlers bound to the provider routes (for their CSRF, body and redirect helpers)."""
 
-    def __init__(self, routes: ProviderRoutes) -> None:
-        self.routes = routes
-        self.auth = routes.auth
-        self.config = routes.config
+def magic_links_on(call: Call) -> None:
+    """Without MagicLinkOptions these routes do not exist; with them but no way to send mail,
+    they fail as misconfigured before reading anything."""
+    if call.config.magic_links is None:
+        raise NotFound()
+    call.auth.magic_links.check_available()
 
-    def _error_url(self, call: Call, kind: str) -> str:
-        return error_location(f"{call.origin()}{self.config.base_path}/error", kind)
 
-    async def request(self, call: Call, send: Send) -> None:
-        """POST /signin/email: `{email, callbackUrl?}`. The same answer whoever owns the address."""
-        if call.scope["method"] != "POST":
-            raise MethodNotAllowed()
-        self.auth.magic_links.check_available()
-        body, from_form = await self.routes.form_or_json(call)
-        self.routes.check_form_csrf(call, body, from_form)
-        email = string_field(body, "email", max_length=320)
-        requested = optional_string_field(body, "callbackUrl", max_length=2048)
-        target = await self.routes.callback_target(call, requested)
-        await self.auth.magic_links.request(email, target, meta=call.meta())
+@route(
+    "POST", "/signin/email", Access.FORM,
+    summary="Email a single-use sign-in link (MagicLinkOptions); the same answer for every address",
+    answers={200: ok({"anyOf": [closed({"success": TRUE}), ref("RedirectUrl")]}), 302: REDIRECT},
+    errors=(429,), requires=magic_links_on,
+    description="JSON: 200 `{success}`; form: 302 (or `{url}`) to `/verify-request?provider=email&type=email`. The "
+    "lookup, the token and the email happen after the answer, which is the same in the same time for every address"
+    " and during a mail outage. 429 per IP, then per address.",
+)  # fmt: skip
+async def request_link(call: Call, body: MagicLinkRequest | MagicLinkRequestForm) -> None:
+    """The same answer whoever owns the address."""
+    target = await callback_target(call, body.callback_url)
+    await call.auth.magic_links.request(body.email, target, meta=call.meta())
+    if not isinstance(body, MagicLinkRequestForm):
+        await send_json(call.send, 200, {"success": True})  # authgate's client: the same for every address
+        return
+    verify = f"{call.origin()}{call.config.base_path}/verify-request?provider=email&type=email"
+    await send_location(call.send, url_mode(call, body), verify)
+
+
+@route(
+    "GET", "/verify-request", Access.PUBLIC, summary="Where Auth.js sends the browser after asking for a link",
+    answers={200: ok(closed({"message": STRING}))},
+)  # fmt: skip
+async def verify_request(call: Call, _: None) -> None:
+    await send_json(call.send, 200, {"message": "If the address can sign in, a sign-in link is on its way."})
+
+
+@route(
+    "GET", "/callback/email", Access.PUBLIC,
+    summary="The emailed link: a confirmation page whose button POSTs (GET spends nothing)",
+    answers={200: html_page("token, email and csrfToken"), 302: REDIRECT}, requires=magic_links_on,
+    query=(query("token", STRING), query("email", STRING)),
+    description="Mail scanners open links. A bad link redirects to the error page.",
+)  # fmt: skip
+async def confirmation_page(call: Call, _: None) -> None:
+    """A page whose button POSTs; the token stays unspent."""
+    try:
+        params = call.query()  # a mangled link is a page for the user too, not a JSON 400
+        token, email = params.get("token"), params.get("email")
+        await call.auth.magic_links.peek(token, email)
+    except AuthError as error:
+        kind = "ServiceUnavailable" if error.kind == "ServiceUnavailable" else "Verification"
+        await send_location(call.send, None, error_url(call, kind))
+        return
+    await send_confirmation_page(
+        call, title="Sign in", question=f"Sign in as <strong>{escape(email or '')}</strong>?",
+        action=f"{call.config.base_path}/callback/email", fields={"token": token or "", "email": email or ""},
+        button="Sign in",
+    )  # fmt: skip
+
+
+@route(
+    "POST", "/callback/email", Access.FORM,
+    summary="Spend a sign-in link: form from the confirmation page (302 or {url}) or JSON (as /sign-in)",
+    answers=SIGN_IN_ANSWERS,
+    errors=(429,), requires=magic_links_on, url_errors=(400, 429),
+    description="Form: 302 (or `{url}`) to the `callbackUrl` given when asking, with cookies; a user with a second "
+    "factor gets `callbackUrl#mfa_challenge=...&methods=...`. JSON: as /sign-in. A bad link: form 302 to "
+    "`/error?error=Verification`, JSON 400 `Verification`.",
+)  # fmt: skip
+async def redeem(call: Call, body: MagicLinkRedeem | MagicLinkRedeemForm) -> None:
+    from_form = isinstance(body, MagicLinkRedeemForm)
+    try:
+        result, target = await call.auth.magic_links.redeem(
+            body.token, body.email, meta=call.meta(), trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE)
+        )
+    except AuthError as error:
         if not from_form:
-            await send_json(send, 200, {"success": True})  # authgate's client: the same for every address
-            return
-        verify = f"{call.origin()}{self.config.base_path}/verify-request?provider=email&type=email"
-        await send_location(send, url_mode(call, body), verify)
-
-    async def verify_request(self, call: Call, send: Send) -> None:
-        """GET /verify-request: where Auth.js sends the browser after asking for a link."""
-        await send_json(send, 200, {"message": "If the address can sign in, a sign-in link is on its way."})
-
-    async def callback(self, call: Call, send: Send) -> None:
-        if call.scope["method"] == "GET":
-            await self._confirmation_page(call, send)
-        else:
-            await self._redeem(call, send)
-
-    async def _confirmation_page(self, call: Call, send: Send) -> None:
-        """GET /callback/email?token&email: a page whose button POSTs; the token stays unspent."""
-        self.auth.magic_links.check_available()
-        try:
-            query = call.query()  # a mangled link is a page for the user too, not a JSON 400
-            token, email = query.get("token"), query.get("email")
-            await self.auth.magic_links.peek(token, email)
-        except AuthError as error:
-            kind = "ServiceUnavailable" if error.kind == "ServiceUnavailable" else "Verification"
-            await send_location(send, None, self._error_url(call, kind))
-            return
-        await send_confirmation_page(
-            call, send, self.config, title="Sign in", question=f"Sign in as <strong>{escape(email or '')}</strong>?",
-            action=f"{self.config.base_path}/callback/email", fields={"token": token or "", "email": email or ""},
-            button="Sign in",
-        )  # fmt: skip
-
-    async def _redeem(self, call: Call, send: Send) -> None:
-        """POST /callback/email: `{token, email}` (form with csrfToken, or JSON with the header)."""
-        self.auth.magic_links.check_available()
-        body, from_form = await self.routes.form_or_json(call)
-        self.routes.check_form_csrf(call, body, from_form)
-        token = optional_string_field(body, "token", max_length=256)
-        email = optional_string_field(body, "email", max_length=320)
-        try:
-            result, target = await self.auth.magic_links.redeem(
-                token, email, meta=call.meta(), trusted_device=call.cookie(TRUSTED_DEVICE_COOKIE)
-            )
-        except AuthError as error:
-            if not from_form:
-                raise
-            kind = error.kind if error.kind in ("Verification", "AccessDenied", "RateLimited") else "Verification"
-            await send_location(send, url_mode(call, body), self._error_url(call, kind), status=error.status_code)
-            return
-        if not from_form:
-            await self.routes.app.send_sign_in(send, result, "cookie")
-            return
-        if isinstance(result, MFAChallenge):
-            await send_location(send, url_mode(call, body), mfa_location(target, result))
-            return
-        cookies = session_cookies(result.tokens, self.config) if result.tokens else None
-        await send_location(send, url_mode(call, body), target, extra_headers=cookies)
+            raise
+        kind = error.kind if error.kind in ("Verification", "AccessDenied", "RateLimited") else "Verification"
+        await send_location(call.send, url_mode(call, body), error_url(call, kind), status=error.status_code)
+        return
+    if not from_form:
+        await send_sign_in(call, result, "cookie")
+        return
+    if isinstance(result, MFAChallenge):
+        await send_location(call.send, url_mode(call, body), mfa_location(target, result))
+        return
+    cookies = session_cookies(result.tokens, call.config) if result.tokens else None
+    await send_location(call.send, url_mode(call, body), target, extra_headers=cookies)

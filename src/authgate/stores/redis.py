@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 from .._optional import extra_error
 
@@ -41,7 +41,7 @@ from .._errors import Configuration
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from .._redis_bounds import CircuitBreaker, ConnectionSlots, RedisBusy, blocking_pool, check_bounds
 from ._local_cache import Found, LocalSessionCache
-from .base import Store, StoredCredentials
+from .base import RefreshRotation, Store, StoredCredentials
 
 __all__ = ["RedisStore"]
 
@@ -535,22 +535,9 @@ class RedisStore:
             await self._fill(token_hash, (session, user), generation, started)
         return True
 
-    async def rotate_refresh(
-        self,
-        session_id: str,
-        *,
-        old_refresh_hash: str,
-        token_hash: str,
-        refresh_hash: str,
-        expires_at: datetime,
-        refresh_expires_at: datetime,
-        now: datetime,
-    ) -> Session | None:
+    async def rotate_refresh(self, session_id: str, **rotation: Unpack[RefreshRotation]) -> Session | None:
         try:
-            return await self.primary.rotate_refresh(
-                session_id, old_refresh_hash=old_refresh_hash, token_hash=token_hash, refresh_hash=refresh_hash,
-                expires_at=expires_at, refresh_expires_at=refresh_expires_at, now=now,
-            )  # fmt: skip
+            return await self.primary.rotate_refresh(session_id, **rotation)
         finally:
             await self._invalidate(sessions=[session_id])
 

@@ -149,7 +149,7 @@ WITH old AS (
     SELECT :old_refresh_hash, id, :now, 'refresh' FROM rotated
     UNION ALL SELECT old_token, id, :now, 'access' FROM rotated
 )
-SELECT * FROM rotated""")
+SELECT id, user_id, expires_at, refresh_expires_at, created_at, last_used_at, ip, user_agent, auth_time FROM rotated""")
 # SQLite has no writable CTEs: the store runs these in one BEGIN IMMEDIATE transaction, whose write
 # lock makes the access token read first the one the update replaces.
 ROTATION_OLD_TOKEN_SQLITE = sqlite(

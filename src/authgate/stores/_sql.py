@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
 
 from .._errors import AccountInUse, AuthError, EmailInUse, PasskeyInUse
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
@@ -39,6 +39,7 @@ class Row(Protocol):
     def __getitem__(self, index: int, /) -> Any: ...
     @overload
     def __getitem__(self, index: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class Transaction(Protocol):
@@ -85,97 +86,76 @@ class SQLStore(abc.ABC):
     def _transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """One transaction: committed when the block ends, rolled back when it raises."""
 
+    # The driver's error for a unique-key violation, and whether one is on the key `on` names.
+    _unique_violation: ClassVar[type[Exception]]
+
+    @staticmethod
     @abc.abstractmethod
-    def _conflict(self, error: type[AuthError], *, on: Conflict) -> AbstractContextManager[None]:
-        """Raise `error` instead of the driver's error when the write in the block hits that key."""
+    def _violates(error: Exception, on: Conflict) -> bool: ...
 
     @staticmethod
     @abc.abstractmethod
     def _time(value: Any) -> datetime:
         """A timestamp as the driver returns it, as an aware datetime."""
 
-    # -- rows -------------------------------------------------------------------------------------
+    @contextmanager
+    def _conflict(self, error: type[AuthError], *, on: Conflict) -> Iterator[None]:
+        """Raise `error` instead of the driver's error when the write in the block hits that key."""
+        try:
+            yield
+        except self._unique_violation as violation:
+            if self._violates(violation, on):
+                raise error() from None
+            raise
+
+    # -- rows: each query lists its columns in the order of the record's fields -----------------
 
     def _maybe_time(self, value: Any) -> datetime | None:
         return None if value is None else self._time(value)
 
     def _user(self, row: Row) -> User:
+        user_id, email, name, verified, image, created_at, updated_at, version = row
         return User(
-            id=row[0],
-            email=row[1],
-            name=row[2],
-            email_verified=bool(row[3]),
-            image=row[4],
-            created_at=self._time(row[5]),
-            updated_at=self._time(row[6]),
-            credential_version=row[7],
+            user_id, email, name, bool(verified), image, self._time(created_at), self._time(updated_at), version
         )
 
     def _session(self, row: Row) -> Session:
-        time, maybe_time = self._time, self._maybe_time
+        sid, uid, expires, refresh_expires, created, last_used, ip, agent, auth_time = row
+        t, maybe = self._time, self._maybe_time
         return Session(
-            id=row[0],
-            user_id=row[1],
-            expires_at=time(row[2]),
-            refresh_expires_at=time(row[3]),
-            created_at=time(row[4]),
-            last_used_at=maybe_time(row[5]),
-            ip=row[6],
-            user_agent=row[7],
-            auth_time=maybe_time(row[8]),
+            sid, uid, t(expires), t(refresh_expires), t(created), maybe(last_used), ip, agent, maybe(auth_time)
         )
 
     def _joined(self, row: Row) -> tuple[Session, User]:
-        """A session row followed by its user's columns."""
-        return self._session(row), self._user(row[9:])
+        """A session's columns followed by its user's."""
+        return self._session(row[:9]), self._user(row[9:])
 
     def _account(self, row: Row) -> Account:
-        return Account(user_id=row[0], provider=row[1], account_id=row[2], created_at=self._time(row[3]))
+        user_id, provider, account_id, created_at = row
+        return Account(user_id, provider, account_id, self._time(created_at))
 
     def _event(self, row: Row) -> AuthEvent:
-        return AuthEvent(
-            id=row[0],
-            type=row[1],
-            created_at=self._time(row[2]),
-            user_id=row[3],
-            session_id=row[4],
-            ip=row[5],
-            user_agent=row[6],
-            detail=None if row[7] is None else json.loads(row[7]),
-        )
+        event_id, kind, created_at, user_id, session_id, ip, agent, detail = row
+        detail = None if detail is None else json.loads(detail)
+        return AuthEvent(event_id, kind, self._time(created_at), user_id, session_id, ip, agent, detail)
 
     def _verification(self, row: Row) -> VerificationToken:
+        token_hash, purpose, expires_at, created_at, user_id, data, attempts = row
+        data = None if data is None else json.loads(data)
         return VerificationToken(
-            token_hash=row[0],
-            purpose=row[1],
-            expires_at=self._time(row[2]),
-            created_at=self._time(row[3]),
-            user_id=row[4],
-            data=None if row[5] is None else json.loads(row[5]),
-            attempts=row[6],
+            token_hash, purpose, self._time(expires_at), self._time(created_at), user_id, data, attempts
         )
 
     def _factor(self, row: Row) -> MFAFactor:
-        return MFAFactor(
-            user_id=row[0],
-            kind=row[1],
-            confirmed=bool(row[2]),
-            created_at=self._time(row[3]),
-            secret=row[4],
-            last_used_step=row[5],
-        )
+        user_id, kind, confirmed, created_at, secret, last_used_step = row
+        return MFAFactor(user_id, kind, bool(confirmed), self._time(created_at), secret, last_used_step)
 
     def _authenticator(self, row: Row) -> Authenticator:
+        credential_id, user_id, public_key, sign_count, name, created_at, transports, backed_up, last_used = row
+        created, last_used = self._time(created_at), self._maybe_time(last_used)
+        transports = tuple(json.loads(transports))
         return Authenticator(
-            credential_id=row[0],
-            user_id=row[1],
-            public_key=bytes(row[2]),
-            sign_count=row[3],
-            name=row[4],
-            created_at=self._time(row[5]),
-            transports=tuple(json.loads(row[6])),
-            backed_up=bool(row[7]),
-            last_used_at=self._maybe_time(row[8]),
+            credential_id, user_id, bytes(public_key), sign_count, name, created, transports, bool(backed_up), last_used
         )
 
     # -- users ------------------------------------------------------------------------------------
@@ -186,7 +166,7 @@ class SQLStore(abc.ABC):
 
     async def get_credentials(self, email_key: str) -> StoredCredentials | None:
         row = await self._fetchrow(q.CREDENTIALS, email_key=email_key)
-        return None if row is None else (self._user(row), row[8])
+        return None if row is None else (self._user(row[:8]), row[8])
 
     async def get_user(self, user_id: str) -> User | None:
         row = await self._fetchrow(q.USER, user_id=user_id)

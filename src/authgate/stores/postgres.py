@@ -9,8 +9,8 @@ statement (a CTE that swaps the hashes and records the retired ones).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError as error:
     raise extra_error(error, "postgres") from None
 
-from .._errors import AuthError, Configuration, ServiceUnavailable
+from .._errors import Configuration, ServiceUnavailable
 from .._models import Session, User
 from . import _queries as q
 from ._batch import Coalescer
@@ -271,14 +271,11 @@ class PostgresStore(SQLStore):
             async with self._db.acquire() as conn, conn.transaction():
                 yield _Transaction(conn)
 
-    @contextmanager
-    def _conflict(self, error: type[AuthError], *, on: Conflict) -> Iterator[None]:
-        try:
-            yield
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name in _CONSTRAINTS[on]:
-                raise error() from None
-            raise
+    _unique_violation = asyncpg.UniqueViolationError
+
+    @staticmethod
+    def _violates(error: Exception, on: Conflict) -> bool:
+        return isinstance(error, asyncpg.UniqueViolationError) and error.constraint_name in _CONSTRAINTS[on]
 
     @staticmethod
     def _time(value: datetime) -> datetime:

@@ -22,7 +22,7 @@ from typing import Any, Unpack
 
 import aiosqlite
 
-from .._errors import AuthError, ServiceUnavailable
+from .._errors import ServiceUnavailable
 from .._models import Session
 from ..schema._migration import VERSION_TABLE
 from ..schema._sqlite import MIGRATIONS, VERSION_TABLE_SQL
@@ -274,16 +274,13 @@ class SQLiteStore(SQLStore):
         async with self._write(transaction=True) as conn:
             yield _Transaction(conn)
 
-    @contextmanager
-    def _conflict(self, error: type[AuthError], *, on: Conflict) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            email = "users.email" in str(exc)  # `users.email_key`, or the exact-email constraint
-            primary_key = exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-            if email if on == "email" else primary_key:
-                raise error() from None
-            raise
+    _unique_violation = sqlite3.IntegrityError
+
+    @staticmethod
+    def _violates(error: Exception, on: Conflict) -> bool:
+        if on == "email":
+            return "users.email" in str(error)  # `users.email_key`, or the exact-email constraint
+        return isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 
     @staticmethod
     def _time(value: str) -> datetime:

@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Unpack, overload
 
 from .._errors import AccountInUse, AuthError, EmailInUse, PasskeyInUse
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 from . import _queries as q
 from ._queries import Query
-from .base import StoredCredentials
+from .base import RefreshRotation, StoredCredentials
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -86,12 +86,13 @@ class SQLStore(abc.ABC):
     def _transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """One transaction: committed when the block ends, rolled back when it raises."""
 
-    # The driver's error for a unique-key violation, and whether one is on the key `on` names.
     _unique_violation: ClassVar[type[Exception]]
+    """The driver's error for a unique-key violation."""
 
     @staticmethod
     @abc.abstractmethod
-    def _violates(error: Exception, on: Conflict) -> bool: ...
+    def _violates(error: Exception, on: Conflict) -> bool:
+        """Whether a unique-key violation is on the key `on` names."""
 
     @staticmethod
     @abc.abstractmethod
@@ -157,6 +158,10 @@ class SQLStore(abc.ABC):
         return Authenticator(
             credential_id, user_id, bytes(public_key), sign_count, name, created, transports, bool(backed_up), last_used
         )
+
+    @abc.abstractmethod
+    async def rotate_refresh(self, session_id: str, **rotation: Unpack[RefreshRotation]) -> Session | None:
+        """See `Store.rotate_refresh`: one statement on Postgres, one transaction on SQLite."""
 
     # -- users ------------------------------------------------------------------------------------
 

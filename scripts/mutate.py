@@ -72,9 +72,7 @@ MUTANTS = (
     Mutant("sign-out: retired access tokens ignored", "_sessions.py",
            "            (access_token, self.store.get_retired_access),\n", "", (CRED,)),
     Mutant("memory store: rotation resets the auth time", "stores/memory.py",
-           "            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now\n",
-           "            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now,"
-           " auth_time=now\n", (CRED,), "memory"),
+           "            last_used_at=now,\n", "            last_used_at=now,\n            auth_time=now,\n", (CRED,), "memory"),
     # -- JWT -------------------------------------------------------------------------------------
     Mutant("jwt: absolute lifetime not checked on read", "_sessions.py",
            "            if now >= float(claims[_SESSION_START]) + self.config.sessions.absolute_lifetime.total_seconds():",
@@ -166,12 +164,11 @@ MUTANTS = (
     # -- factors and races -----------------------------------------------------------------------
     # The memory store finishes each call without suspending, so requests cannot interleave there:
     # the race is only real (and only testable) on a store that awaits I/O.
-    Mutant("TOTP: confirmation not atomic (SQLite store)", "stores/sqlite.py",
-           '" WHERE user_id = ? AND kind = ? AND NOT confirmed AND secret IS ?",',
-           '" WHERE user_id = ? AND kind = ? AND secret IS ?",', (CRED,), "sqlite"),
-    Mutant("TOTP: confirmation not atomic (Postgres store)", "stores/postgres.py",
-           "WHERE user_id = $1 AND kind = $2 AND NOT confirmed AND secret IS NOT DISTINCT FROM $3",
-           "WHERE user_id = $1 AND kind = $2 AND secret IS NOT DISTINCT FROM $3", (CRED,), "postgres"),
+    Mutant("TOTP: confirmation not atomic (SQLite store)", "stores/_queries.py",
+           "AND NOT confirmed AND secret IS :secret", "AND secret IS :secret", (CRED,), "sqlite"),
+    Mutant("TOTP: confirmation not atomic (Postgres store)", "stores/_queries.py",
+           "AND NOT confirmed AND secret IS NOT DISTINCT FROM :secret", "AND secret IS NOT DISTINCT FROM :secret",
+           (CRED,), "postgres"),
     Mutant("MFA: email factor without a sender fails open", "_mfa.py",
            '            others = tuple(m for m in methods if m != "email")',
            "            others = tuple(methods)", (CRED,)),
@@ -215,9 +212,9 @@ MUTANTS = (
            "second_factor_done=verified.user_verified", "second_factor_done=True", (IDENT,)),
     # py_webauthn refuses a lower counter first; the store's compare-and-set is what stops two
     # assertions with the same counter at once (a clone racing the original).
-    Mutant("passkeys: sign counter compare-and-set dropped (SQLite store)", "stores/sqlite.py",
-           "WHERE credential_id = :id AND ((:count = 0 AND sign_count = 0) OR :count > sign_count)",
-           "WHERE credential_id = :id", (PASSKEYS,), "sqlite"),
+    Mutant("passkeys: sign counter compare-and-set dropped (SQL stores)", "stores/_queries.py",
+           "WHERE credential_id = :credential_id AND ((:sign_count = 0 AND sign_count = 0) OR :sign_count > sign_count)",
+           "WHERE credential_id = :credential_id", (PASSKEYS,), "sqlite"),
     # -- cross-site and RequireAuth --------------------------------------------------------------
     Mutant("CSRF: header not required", "_http/credentials.py",
            "    if not (credentials.client_header or csrf_token_ok):\n        raise MissingCSRF()",

@@ -17,13 +17,8 @@ import pytest
 from authgate.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_SQL
 from authgate.schema._postgres import VERSION_TABLE_SQL as PG_VERSION_TABLE_SQL
 from authgate.schema._sqlite import VERSION_TABLE_SQL as SQLITE_VERSION_TABLE_SQL
-from authgate.stores.postgres import (
-    CREDENTIALS_SQL,
-    SESSION_BY_ACCESS_SQL,
-    USER_EVENTS_SQL,
-    PostgresStore,
-    apply_schema,
-)
+from authgate.stores._queries import CREDENTIALS, SESSION_BY_TOKEN, USER_EVENTS
+from authgate.stores.postgres import PostgresStore, apply_schema
 from authgate.stores.sqlite import SQLiteStore
 
 # Seed 004: AuthInGo's Postgres adapter schema, verbatim.
@@ -312,13 +307,13 @@ async def test_session_and_credentials_lookups_use_indexes(
         )
         await conn.execute("ANALYZE users; ANALYZE sessions")
         token = await conn.fetchval("SELECT token FROM sessions WHERE id = 's2500'")
-        plan = await _explain(conn, SESSION_BY_ACCESS_SQL, token)
+        plan = await _explain(conn, SESSION_BY_TOKEN.postgres.text, token)
         assert "Seq Scan" not in plan, plan
         assert re.search(r"Index Scan using (idx_sessions_token|sessions_token_key) on sessions", plan), plan
         assert re.search(r"Index Scan using users_pkey on users", plan), plan
-        assert "password_hash" not in SESSION_BY_ACCESS_SQL
+        assert "password_hash" not in SESSION_BY_TOKEN.postgres.text
 
-        plan = await _explain(conn, CREDENTIALS_SQL, "user2500@example.com")
+        plan = await _explain(conn, CREDENTIALS.postgres.text, "user2500@example.com")
         assert "Seq Scan" not in plan, plan
         assert "uq_users_email_key" in plan, plan
     finally:
@@ -337,7 +332,8 @@ async def test_audit_events_of_one_user_are_listed_through_the_index(
         )
         await conn.execute("ANALYZE auth_events")
         # 400 events for this user, 100 wanted: read in order from the index, no sort.
-        plan = await _explain(conn, USER_EVENTS_SQL, "u25", 100)
+        assert USER_EVENTS.postgres.names == ("user_id", "limit")
+        plan = await _explain(conn, USER_EVENTS.postgres.text, "u25", 100)
         assert "Seq Scan" not in plan and "Sort" not in plan, plan
         assert "Index Scan using idx_auth_events_user_id_created_at" in plan, plan
     finally:

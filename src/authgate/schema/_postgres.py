@@ -8,6 +8,7 @@ end identical; `CREATE ... IF NOT EXISTS` makes the first half a no-op when Auth
 from __future__ import annotations
 
 from ._migration import VERSION_TABLE, Migration
+from ._tables import ACCOUNTS_EVENTS, RETIRED_REFRESH, VERIFICATION_MFA_PASSKEYS, ColumnTypes, if_not_exists
 
 __all__ = ["MIGRATIONS", "SCHEMA_SQL", "VERSION_TABLE_SQL"]
 
@@ -83,86 +84,10 @@ _UPGRADE_SESSIONS = (
     "CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id)",
 )
 
-_RETIRED_REFRESH = (
-    """CREATE TABLE IF NOT EXISTS retired_refresh_tokens (
-    token_hash VARCHAR(255) PRIMARY KEY,
-    session_id VARCHAR(255) NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    retired_at TIMESTAMPTZ NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS idx_retired_refresh_tokens_session_id ON retired_refresh_tokens(session_id)",
-)
-
-# Plain CREATE, not IF NOT EXISTS: AuthInGo never had these tables, and `accounts` is a common
-# application table name, so a clash must fail the migration (and roll it back) instead of letting
-# authgate adopt someone else's table. SCHEMA_SQL uses the IF NOT EXISTS form of the same text.
-_ACCOUNTS_EVENTS = (
-    """CREATE TABLE accounts (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    provider VARCHAR(64) NOT NULL,
-    account_id VARCHAR(255) NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (provider, account_id)
-)""",
-    "CREATE INDEX idx_accounts_user_id ON accounts(user_id)",
-    # No foreign key on user_id: the audit trail outlives deleted users.
-    """CREATE TABLE auth_events (
-    id VARCHAR(64) PRIMARY KEY,
-    type VARCHAR(64) NOT NULL,
-    user_id VARCHAR(255),
-    session_id VARCHAR(255),
-    ip TEXT,
-    user_agent TEXT,
-    detail JSONB,
-    created_at TIMESTAMPTZ NOT NULL
-)""",
-    "CREATE INDEX idx_auth_events_user_id_created_at ON auth_events(user_id, created_at DESC)",
-    "CREATE INDEX idx_auth_events_created_at ON auth_events(created_at)",
-)
-
-# Plain CREATE for the same reason as step 2. Token and code columns hold SHA-256 hex digests; the
-# (user_id, ...) primary keys of mfa_factors and recovery_codes serve lookups by user, so only
-# verification_tokens and authenticators need their own user_id index.
-_VERIFICATION_MFA_PASSKEYS = (
-    """CREATE TABLE verification_tokens (
-    token_hash VARCHAR(64) PRIMARY KEY,
-    purpose VARCHAR(32) NOT NULL,
-    user_id VARCHAR(255) REFERENCES users(id) ON DELETE CASCADE,
-    data JSONB,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    expires_at TIMESTAMPTZ NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL
-)""",
-    "CREATE INDEX idx_verification_tokens_user_id_purpose ON verification_tokens(user_id, purpose)",
-    "CREATE INDEX idx_verification_tokens_expires_at ON verification_tokens(expires_at)",
-    """CREATE TABLE mfa_factors (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    kind VARCHAR(16) NOT NULL,
-    secret TEXT,
-    confirmed BOOLEAN NOT NULL,
-    last_used_step BIGINT NOT NULL DEFAULT -1,
-    created_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (user_id, kind)
-)""",
-    """CREATE TABLE recovery_codes (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    code_hash VARCHAR(64) NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (user_id, code_hash)
-)""",
-    # transports is a JSON array of strings, so any value the client sent reads back unchanged.
-    """CREATE TABLE authenticators (
-    credential_id VARCHAR(1024) PRIMARY KEY,
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    public_key BYTEA NOT NULL,
-    sign_count BIGINT NOT NULL,
-    name VARCHAR(255) NOT NULL,
-    transports TEXT NOT NULL DEFAULT '[]',
-    backed_up BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at TIMESTAMPTZ NOT NULL,
-    last_used_at TIMESTAMPTZ
-)""",
-    "CREATE INDEX idx_authenticators_user_id ON authenticators(user_id)",
-)
+_TYPES = ColumnTypes(time="TIMESTAMPTZ", json="JSONB", bytes="BYTEA", false="FALSE")
+_RETIRED_REFRESH = _TYPES.render(RETIRED_REFRESH)
+_ACCOUNTS_EVENTS = _TYPES.render(ACCOUNTS_EVENTS)
+_VERIFICATION_MFA_PASSKEYS = _TYPES.render(VERIFICATION_MFA_PASSKEYS)
 
 # Credential events bump users.credential_version (a session insert names the version its check
 # saw); sessions carry the time of the last re-authentication and the refresh hash the latest
@@ -191,14 +116,20 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def _if_not_exists(statement: str) -> str:
-    return statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1).replace(
-        "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1
-    )
-
-
-_ACCOUNTS_EVENTS_SQL = ";\n".join(_if_not_exists(statement) for statement in _ACCOUNTS_EVENTS)
-_VERIFICATION_MFA_PASSKEYS_SQL = ";\n".join(_if_not_exists(statement) for statement in _VERIFICATION_MFA_PASSKEYS)
+_ACCOUNTS_EVENTS_SQL = ";\n".join(if_not_exists(statement) for statement in _ACCOUNTS_EVENTS)
+_VERIFICATION_MFA_PASSKEYS_SQL = ";\n".join(if_not_exists(statement) for statement in _VERIFICATION_MFA_PASSKEYS)
+# The current sessions table: AuthInGo's, with created_at NOT NULL (step 1) and the columns steps 1
+# and 4 add, where their ALTERs put them.
+_SESSIONS_SQL = _AUTHINGO_TABLES[1].replace(
+    "    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP\n)",
+    """    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_used_at TIMESTAMPTZ,
+    ip TEXT,
+    user_agent TEXT,
+    auth_time TIMESTAMPTZ,
+    previous_refresh_hash VARCHAR(64)
+)""",
+)
 
 _VERSION_ROWS = ",\n".join(f"    ({m.version}, '{m.name}')" for m in MIGRATIONS)
 
@@ -220,20 +151,7 @@ CREATE TABLE IF NOT EXISTS users (
     credential_version INTEGER NOT NULL DEFAULT 0
 );
 
-CREATE TABLE IF NOT EXISTS sessions (
-    id VARCHAR(255) PRIMARY KEY,
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    token VARCHAR(255) UNIQUE NOT NULL,
-    refresh_token VARCHAR(255) UNIQUE NOT NULL,
-    refresh_expires_at TIMESTAMPTZ NOT NULL,
-    expires_at TIMESTAMP WITH TIME ZONE NOT NULL,
-    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    last_used_at TIMESTAMPTZ,
-    ip TEXT,
-    user_agent TEXT,
-    auth_time TIMESTAMPTZ,
-    previous_refresh_hash VARCHAR(64)
-);
+{_SESSIONS_SQL};
 CREATE INDEX IF NOT EXISTS idx_sessions_token ON sessions(token);
 CREATE INDEX IF NOT EXISTS idx_sessions_refresh_token ON sessions(refresh_token);
 CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at);

@@ -7,6 +7,7 @@ so SQL comparisons and ORDER BY on them are chronological. Booleans are 0/1.
 from __future__ import annotations
 
 from ._migration import VERSION_TABLE, Migration
+from ._tables import ACCOUNTS_EVENTS, RETIRED_REFRESH, VERIFICATION_MFA_PASSKEYS, ColumnTypes, if_not_exists
 
 __all__ = ["MIGRATIONS", "SCHEMA_SQL", "VERSION_TABLE_SQL"]
 
@@ -16,6 +17,8 @@ CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL
 )"""
+
+_TYPES = ColumnTypes(time="TEXT", json="TEXT", bytes="BLOB", false="0")
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS users (
@@ -46,86 +49,11 @@ _TABLES = (
     "CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at)",
     "CREATE INDEX IF NOT EXISTS idx_sessions_refresh_expires_at ON sessions(refresh_expires_at)",
     "CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id)",
-    """CREATE TABLE IF NOT EXISTS retired_refresh_tokens (
-    token_hash VARCHAR(255) PRIMARY KEY,
-    session_id VARCHAR(255) NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    retired_at TEXT NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS idx_retired_refresh_tokens_session_id ON retired_refresh_tokens(session_id)",
+    *_TYPES.render(RETIRED_REFRESH),
 )
 
-# Plain CREATE, not IF NOT EXISTS: `accounts` is a common application table name, so a clash must
-# fail the migration (and roll it back) instead of letting authgate adopt someone else's table.
-# SCHEMA_SQL uses the IF NOT EXISTS form of the same text.
-_ACCOUNTS_EVENTS = (
-    """CREATE TABLE accounts (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    provider VARCHAR(64) NOT NULL,
-    account_id VARCHAR(255) NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (provider, account_id)
-)""",
-    "CREATE INDEX idx_accounts_user_id ON accounts(user_id)",
-    # No foreign key on user_id: the audit trail outlives deleted users. detail is a JSON object as text.
-    """CREATE TABLE auth_events (
-    id VARCHAR(64) PRIMARY KEY,
-    type VARCHAR(64) NOT NULL,
-    user_id VARCHAR(255),
-    session_id VARCHAR(255),
-    ip TEXT,
-    user_agent TEXT,
-    detail TEXT,
-    created_at TEXT NOT NULL
-)""",
-    "CREATE INDEX idx_auth_events_user_id_created_at ON auth_events(user_id, created_at DESC)",
-    "CREATE INDEX idx_auth_events_created_at ON auth_events(created_at)",
-)
-
-# Plain CREATE for the same reason as step 2. Token and code columns hold SHA-256 hex digests; the
-# (user_id, ...) primary keys of mfa_factors and recovery_codes serve lookups by user, so only
-# verification_tokens and authenticators need their own user_id index.
-_VERIFICATION_MFA_PASSKEYS = (
-    # data is a JSON object as text.
-    """CREATE TABLE verification_tokens (
-    token_hash VARCHAR(64) PRIMARY KEY,
-    purpose VARCHAR(32) NOT NULL,
-    user_id VARCHAR(255) REFERENCES users(id) ON DELETE CASCADE,
-    data TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    expires_at TEXT NOT NULL,
-    created_at TEXT NOT NULL
-)""",
-    "CREATE INDEX idx_verification_tokens_user_id_purpose ON verification_tokens(user_id, purpose)",
-    "CREATE INDEX idx_verification_tokens_expires_at ON verification_tokens(expires_at)",
-    """CREATE TABLE mfa_factors (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    kind VARCHAR(16) NOT NULL,
-    secret TEXT,
-    confirmed BOOLEAN NOT NULL,
-    last_used_step BIGINT NOT NULL DEFAULT -1,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (user_id, kind)
-)""",
-    """CREATE TABLE recovery_codes (
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    code_hash VARCHAR(64) NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (user_id, code_hash)
-)""",
-    # transports is a JSON array of strings, so any value the client sent reads back unchanged.
-    """CREATE TABLE authenticators (
-    credential_id VARCHAR(1024) PRIMARY KEY,
-    user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    public_key BLOB NOT NULL,
-    sign_count BIGINT NOT NULL,
-    name VARCHAR(255) NOT NULL,
-    transports TEXT NOT NULL DEFAULT '[]',
-    backed_up BOOLEAN NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    last_used_at TEXT
-)""",
-    "CREATE INDEX idx_authenticators_user_id ON authenticators(user_id)",
-)
+_ACCOUNTS_EVENTS = _TYPES.render(ACCOUNTS_EVENTS)
+_VERIFICATION_MFA_PASSKEYS = _TYPES.render(VERIFICATION_MFA_PASSKEYS)
 
 # See the Postgres schema: credential events bump the version a session insert must match;
 # sessions keep their last re-authentication and the refresh hash the latest rotation retired.
@@ -145,12 +73,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def _if_not_exists(statement: str) -> str:
-    return statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1).replace(
-        "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1
-    )
-
-
 def _with_step_4_columns(statement: str) -> str:
     # SQLite has no ADD COLUMN IF NOT EXISTS, so the idempotent text creates the tables with step 4's
     # columns in place (at the end, where the ALTERs put them) instead of altering them.
@@ -166,7 +88,7 @@ def _with_step_4_columns(statement: str) -> str:
 _TABLES_SQL = ";\n\n".join(
     (
         *(_with_step_4_columns(statement) for statement in _TABLES),
-        *(_if_not_exists(statement) for statement in (*_ACCOUNTS_EVENTS, *_VERIFICATION_MFA_PASSKEYS)),
+        *(if_not_exists(statement) for statement in (*_ACCOUNTS_EVENTS, *_VERIFICATION_MFA_PASSKEYS)),
     )
 )
 _VERSION_ROWS = ",\n".join(

@@ -4,14 +4,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, runtime_checkable
 
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
 
-__all__ = ["Store", "StoredCredentials"]
+__all__ = ["RefreshRotation", "Store", "StoredCredentials"]
 
 StoredCredentials = tuple[User, str | None]
 """A user with its password hash (None for accounts that never set a password)."""
+
+
+class RefreshRotation(TypedDict):
+    """The keyword arguments of `Store.rotate_refresh`, for a store that takes them as one
+    (`**rotation: Unpack[RefreshRotation]`) or passes them on; mypy checks that both agree."""
+
+    old_refresh_hash: str
+    token_hash: str
+    refresh_hash: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    now: datetime
 
 
 @runtime_checkable

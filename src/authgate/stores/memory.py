@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Unpack
 
 from .._errors import AccountInUse, EmailInUse, PasskeyInUse
 from .._models import Account, Authenticator, AuthEvent, MFAFactor, RetiredRefresh, Session, User, VerificationToken
-from .base import StoredCredentials
+from .base import RefreshRotation, StoredCredentials
 
 __all__ = ["MemoryStore"]
 
@@ -94,18 +95,9 @@ class MemoryStore:
     async def get_session_by_refresh(self, refresh_hash: str) -> tuple[Session, User] | None:
         return self._joined(self._session_by_refresh.get(refresh_hash))
 
-    async def rotate_refresh(
-        self,
-        session_id: str,
-        *,
-        old_refresh_hash: str,
-        token_hash: str,
-        refresh_hash: str,
-        expires_at: datetime,
-        refresh_expires_at: datetime,
-        now: datetime,
-    ) -> Session | None:
+    async def rotate_refresh(self, session_id: str, **rotation: Unpack[RefreshRotation]) -> Session | None:
         row = self._sessions.get(session_id)
+        old_refresh_hash, now = rotation["old_refresh_hash"], rotation["now"]
         if row is None or row.refresh_hash != old_refresh_hash:
             return None
         del self._session_by_token[row.token_hash]
@@ -114,11 +106,14 @@ class MemoryStore:
         self._retired_access[row.token_hash] = RetiredRefresh(session_id=session_id, retired_at=now)
         row.previous_refresh_hash = old_refresh_hash
         row.session = replace(
-            row.session, expires_at=expires_at, refresh_expires_at=refresh_expires_at, last_used_at=now
+            row.session,
+            expires_at=rotation["expires_at"],
+            refresh_expires_at=rotation["refresh_expires_at"],
+            last_used_at=now,
         )
-        row.token_hash, row.refresh_hash = token_hash, refresh_hash
-        self._session_by_token[token_hash] = session_id
-        self._session_by_refresh[refresh_hash] = session_id
+        row.token_hash, row.refresh_hash = rotation["token_hash"], rotation["refresh_hash"]
+        self._session_by_token[row.token_hash] = session_id
+        self._session_by_refresh[row.refresh_hash] = session_id
         return row.session
 
     async def get_retired_refresh(self, refresh_hash: str) -> RetiredRefresh | None:

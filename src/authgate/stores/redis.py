@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Unpack
 
 from .._optional import extra_error
 
@@ -29,7 +30,7 @@ from ._local_cache import Found, LocalSessionCache
 from ._redis_channel import REDIS_ERRORS, CacheHealth, Invalidations
 from ._redis_format import FILL_LUA, decode_entry, encode_entry
 from ._uncached import Uncached
-from .base import Store
+from .base import RefreshRotation, Store
 
 __all__ = ["RedisStore"]
 
@@ -248,22 +249,9 @@ class RedisStore(Uncached):
             await self._fill(token_hash, (session, user), generation, started)
         return True
 
-    async def rotate_refresh(
-        self,
-        session_id: str,
-        *,
-        old_refresh_hash: str,
-        token_hash: str,
-        refresh_hash: str,
-        expires_at: datetime,
-        refresh_expires_at: datetime,
-        now: datetime,
-    ) -> Session | None:
+    async def rotate_refresh(self, session_id: str, **rotation: Unpack[RefreshRotation]) -> Session | None:
         try:
-            return await self.primary.rotate_refresh(
-                session_id, old_refresh_hash=old_refresh_hash, token_hash=token_hash, refresh_hash=refresh_hash,
-                expires_at=expires_at, refresh_expires_at=refresh_expires_at, now=now,
-            )  # fmt: skip
+            return await self.primary.rotate_refresh(session_id, **rotation)
         finally:
             await self._invalidations.send(sessions=[session_id])
 
